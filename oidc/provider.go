@@ -1,0 +1,279 @@
+package oidc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/realm"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Keycloak-compatible endpoint paths, relative to the issuer.
+const (
+	pathAuth       = "/protocol/openid-connect/auth"
+	pathToken      = "/protocol/openid-connect/token"
+	pathUserinfo   = "/protocol/openid-connect/userinfo"
+	pathIntrospect = "/protocol/openid-connect/token/introspect"
+	pathRevoke     = "/protocol/openid-connect/revoke"
+	pathLogout     = "/protocol/openid-connect/logout"
+	pathCerts      = "/protocol/openid-connect/certs"
+	pathLogin      = "/login-actions/authenticate"
+	pathLoggedOut  = "/login-actions/logged-out"
+	pathDiscovery  = "/.well-known/openid-configuration"
+)
+
+// Prefixes are the two URL forms a realm answers under: Keycloak ≤16's
+// canonical one (the issuer) and Keycloak 17+'s alias.
+var Prefixes = []string{"/auth/realms/{realm}", "/realms/{realm}"}
+
+// LinkSender sends a sign-in link that completes the given authorization
+// request; the login page's "email me a sign-in link" button uses it. The
+// magic-link package implements it (wired in cmd, avoiding an import cycle).
+type LinkSender interface {
+	SendLoginLink(ctx context.Context, r *realm.Realm, email string, params AuthParams) error
+}
+
+// Options configure all providers.
+type Options struct {
+	Logger  *slog.Logger
+	Proxies *httpx.Proxies
+	CSRF    *httpx.CSRF
+	// Links, when set, enables the login page's "email me a sign-in link".
+	Links LinkSender
+}
+
+// Provider is the OIDC provider of one realm.
+type Provider struct {
+	realm     *realm.Realm
+	op        *op.Provider
+	server    *server
+	handler   http.Handler
+	storage   *opStorage
+	opts      *Options
+	discovery []byte
+}
+
+// Providers holds the provider of every realm.
+type Providers struct {
+	byRealm map[string]*Provider
+	opts    *Options
+	reg     *realm.Registry
+}
+
+// New builds one provider per realm of the registry. It does no I/O beyond
+// reading each realm's persisted crypto key.
+func New(ctx context.Context, reg *realm.Registry, opts Options) (*Providers, error) {
+	ps := &Providers{byRealm: map[string]*Provider{}, opts: &opts, reg: reg}
+	for _, r := range reg.All() {
+		p, err := newProvider(ctx, r, ps.opts)
+		if err != nil {
+			return nil, fmt.Errorf("build OIDC provider of realm %q: %w", r.Name, err)
+		}
+		ps.byRealm[r.Name] = p
+	}
+	return ps, nil
+}
+
+// Get returns the provider of an enabled realm.
+func (ps *Providers) Get(name string) (*Provider, bool) {
+	if _, ok := ps.reg.Get(name); !ok {
+		return nil, false
+	}
+	p, ok := ps.byRealm[name]
+	return p, ok
+}
+
+// Realm returns the provider's realm.
+func (p *Provider) Realm() *realm.Realm { return p.realm }
+
+func newProvider(ctx context.Context, r *realm.Realm, opts *Options) (*Provider, error) {
+	key, err := r.Store.RealmSecret(ctx, r.Name, "oidc-crypto-key", randomBytes(32))
+	if err != nil {
+		return nil, fmt.Errorf("load crypto key: %w", err)
+	}
+	p := &Provider{realm: r, opts: opts}
+	p.storage = &opStorage{p: p}
+	cfg := &op.Config{
+		CryptoKeyId:              "1",
+		DefaultLogoutRedirectURI: r.Issuer + pathLoggedOut,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedUILocales:       []language.Tag{language.English},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess, "roles"},
+		SupportedClaims: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
+			"at_hash", "c_hash", "email", "email_verified", "preferred_username", "realm_access"},
+	}
+	copy(cfg.CryptoKey[:], key)
+	var popts []op.Option
+	if strings.HasPrefix(r.Issuer, "http://") {
+		popts = append(popts, op.WithAllowInsecure())
+	}
+	if p.op, err = op.NewProvider(cfg, p.storage, op.StaticIssuer(r.Issuer), popts...); err != nil {
+		return nil, err
+	}
+	endpoints := op.Endpoints{
+		Authorization: op.NewEndpoint(pathAuth), Token: op.NewEndpoint(pathToken),
+		Introspection: op.NewEndpoint(pathIntrospect), Userinfo: op.NewEndpoint(pathUserinfo),
+		Revocation: op.NewEndpoint(pathRevoke), EndSession: op.NewEndpoint(pathLogout),
+		JwksURI: op.NewEndpoint(pathCerts),
+	}
+	p.server = &server{LegacyServer: op.NewLegacyServer(p.op, endpoints), p: p}
+	p.handler = op.RegisterLegacyServer(p.server, p.authorizeCallback, op.WithServerCORSOptions(p.corsOptions()))
+	if err := p.buildDiscovery(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Provider) corsOptions() *cors.Options {
+	var origins []string
+	for _, c := range p.realm.Clients() {
+		origins = append(origins, c.WebOrigins...)
+	}
+	return &cors.Options{
+		AllowedOrigins:   origins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:   []string{"Authorization", "Content-Type"},
+		AllowCredentials: true,
+	}
+}
+
+func (p *Provider) opClient(c *realm.Client) *opClient {
+	return &opClient{c: c, idTTL: p.realm.Lifetimes.IDToken, loginURL: func(id string) string {
+		return p.realm.Issuer + pathLogin + "?authRequestID=" + id
+	}}
+}
+
+// buildDiscovery renders the discovery document once; it changes only when
+// the realm's key algorithms change (see RefreshKeys).
+func (p *Provider) buildDiscovery(ctx context.Context) error {
+	ctx = op.ContextWithIssuer(ctx, p.realm.Issuer)
+	d := op.CreateDiscoveryConfig(ctx, p.op, p.storage)
+	iss := p.realm.Issuer
+	d.AuthorizationEndpoint = iss + pathAuth
+	d.TokenEndpoint = iss + pathToken
+	d.UserinfoEndpoint = iss + pathUserinfo
+	d.IntrospectionEndpoint = iss + pathIntrospect
+	d.RevocationEndpoint = iss + pathRevoke
+	d.EndSessionEndpoint = iss + pathLogout
+	d.JwksURI = iss + pathCerts
+	d.DeviceAuthorizationEndpoint = ""
+	d.CheckSessionIframe = ""
+	d.ResponseTypesSupported = []string{"code", "id_token", "token", "id_token token", "code id_token", "code token", "code id_token token"}
+	d.ResponseModesSupported = []string{"query", "fragment", "form_post"}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeImplicit, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	algs := make([]string, 0, 3)
+	for _, a := range p.realm.Keys.Algorithms() {
+		algs = append(algs, string(a))
+	}
+	d.IDTokenSigningAlgValuesSupported = algs
+	d.UserinfoSigningAlgValuesSupported = nil
+	d.RequestObjectSigningAlgValuesSupported = nil
+	d.RequestParameterSupported = false
+	d.RequestURIParameterSupported = false
+	d.SubjectTypesSupported = []string{"public"}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode discovery document: %w", err)
+	}
+	p.discovery = b
+	return nil
+}
+
+// RefreshKeys reloads the realm's keys from storage (after a rotation) and
+// rebuilds the cached documents.
+func (p *Provider) RefreshKeys(ctx context.Context) error {
+	if err := p.realm.Keys.Reload(ctx); err != nil {
+		return err
+	}
+	return p.buildDiscovery(ctx)
+}
+
+func (p *Provider) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
+	writeCachedJSON(w, p.discovery)
+}
+
+func (p *Provider) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	writeCachedJSON(w, p.realm.Keys.JWKSJSON())
+}
+
+func writeCachedJSON(w http.ResponseWriter, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Cache-Control"] = []string{"public, max-age=60"}
+	h["Access-Control-Allow-Origin"] = []string{"*"}
+	_, _ = w.Write(b)
+}
+
+// Mount registers every realm's OIDC routes on r under both prefixes. It must
+// be called after the other packages mounted their realm routes, because the
+// protocol handler is a catch-all.
+func (ps *Providers) Mount(r *mux.Router) {
+	for _, prefix := range Prefixes {
+		sub := r.PathPrefix(prefix).Subrouter()
+		sub.HandleFunc(pathDiscovery, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			p.serveDiscovery(w, r)
+		})).Methods(http.MethodGet, http.MethodHead).Name("discovery")
+		sub.HandleFunc(pathCerts, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			p.serveJWKS(w, r)
+		})).Methods(http.MethodGet, http.MethodHead).Name("certs")
+		sub.HandleFunc(pathLogin, ps.withProvider((*Provider).serveLogin)).Methods(http.MethodGet, http.MethodPost).Name("login")
+		sub.HandleFunc(pathLoggedOut, ps.withProvider((*Provider).serveLoggedOut)).Methods(http.MethodGet).Name("logged-out")
+		strip := strings.TrimSuffix(prefix, "/{realm}") + "/"
+		sub.PathPrefix("/").Handler(ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			http.StripPrefix(strip+p.realm.Name, p.handler).ServeHTTP(w, r)
+		})).Name("protocol")
+	}
+}
+
+func (ps *Providers) withProvider(h func(*Provider, http.ResponseWriter, *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := ps.Get(mux.Vars(r)["realm"])
+		if !ok {
+			httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "Realm does not exist"})
+			return
+		}
+		h(p, w, r)
+	}
+}
+
+func randomBytes(n int) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		b := make([]byte, n)
+		_, err := randRead(b)
+		return b, err
+	}
+}
+
+func (p *Provider) newAuthRequest(req *oidc.AuthRequest) storage.AuthRequest {
+	now := p.realm.Now()
+	return storage.AuthRequest{
+		Realm: p.realm.Name, ID: newSecret(18), ClientID: req.ClientID, RedirectURI: req.RedirectURI,
+		Scopes: req.Scopes, ResponseType: string(req.ResponseType), ResponseMode: string(req.ResponseMode),
+		State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod), Prompt: req.Prompt, MaxAge: req.MaxAge,
+		LoginHint: req.LoginHint, CreatedAt: now, ExpiresAt: now.Add(authRequestLifespan),
+	}
+}
+
+// sessionCookieName is per realm, so one browser can hold sessions of several realms.
+func sessionCookieName(realmName string) string { return "LATCHKEY_SESSION_" + realmName }
+
+func sum256(s string) [32]byte { return sha256.Sum256([]byte(s)) }

@@ -1,0 +1,159 @@
+package oidc
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey/latchkey/internal/ui"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Complete finishes an authorization for a user who authenticated outside
+// the authorization endpoint (a magic link): it records a completed
+// authorization request for params and writes the response the authorization
+// endpoint would have written — code, tokens or both, by query, fragment or
+// form_post. params must have passed ValidateParams.
+func (p *Provider) Complete(w http.ResponseWriter, r *http.Request, params AuthParams, user storage.User, sess storage.Session) error {
+	now := p.realm.Now()
+	a := storage.AuthRequest{
+		Realm: p.realm.Name, ID: newSecret(18), ClientID: params.ClientID, RedirectURI: params.RedirectURI,
+		Scopes: params.Scopes, ResponseType: params.ResponseType, ResponseMode: params.ResponseMode,
+		State: params.State, Nonce: params.Nonce, CodeChallenge: params.CodeChallenge,
+		CodeChallengeMethod: params.CodeChallengeMethod, UserID: user.ID, SessionID: sess.ID,
+		AuthTime: sess.AuthTime, AMR: sess.AMR, Done: true, CreatedAt: now, ExpiresAt: now.Add(authRequestLifespan),
+	}
+	if err := p.realm.Store.CreateAuthRequest(r.Context(), a); err != nil {
+		return fmt.Errorf("store completed auth request: %w", err)
+	}
+	return p.respond(w, r, a)
+}
+
+// authorizeCallback is where the login page (or an SSO hit) sends the browser
+// once the authorization request is done. The request must come from the
+// browser that holds the request's session.
+func (p *Provider) authorizeCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	secure := p.opts.Proxies.IsHTTPS(r)
+	a, err := p.realm.Store.GetAuthRequest(ctx, p.realm.Name, r.URL.Query().Get("id"))
+	if err != nil || !a.Done {
+		p.renderExpiredLogin(w, r)
+		return
+	}
+	if s, ok := p.sessionFromCookie(ctx, r); !ok || s.ID != a.SessionID {
+		ui.Render(w, secure, http.StatusBadRequest, "info.html", ui.Page{Title: "Sign-in failed", Heading: "Sign-in failed",
+			RealmName: p.realm.DisplayName, Message: "Your browser session does not match this sign-in. Go back to the application and sign in again."})
+		return
+	}
+	if err := p.respond(w, r, a); err != nil {
+		p.opts.Logger.ErrorContext(ctx, "complete authorization", "realm", p.realm.Name, "client_id", a.ClientID, "error", err)
+		ui.Render(w, secure, http.StatusInternalServerError, "info.html", ui.Page{Title: "Error", Heading: "Something went wrong",
+			RealmName: p.realm.DisplayName, Message: "We could not finish signing you in. Please try again."})
+	}
+}
+
+// respond writes the authorization response of a completed request. For
+// response types with a code the request stays stored until the code is
+// exchanged; otherwise it is deleted now.
+func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) error {
+	ctx := op.ContextWithIssuer(r.Context(), p.realm.Issuer)
+	c, ok := p.realm.Client(a.ClientID)
+	if !ok {
+		return fmt.Errorf("client %q vanished", a.ClientID)
+	}
+	parts := strings.Fields(a.ResponseType)
+	has := func(s string) bool {
+		for _, x := range parts {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	params := url.Values{}
+	var code, access string
+	if has("code") {
+		code = newSecret(32)
+		if err := p.storage.SaveAuthCode(ctx, a.ID, code); err != nil {
+			return err
+		}
+		params.Set("code", code)
+	}
+	if has("token") {
+		u, err := p.realm.Store.GetUser(ctx, p.realm.Name, a.UserID)
+		if err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		raw, claims, err := p.mintUserAccess(ctx, u, c.ID, a.Scopes, a.SessionID, "implicit")
+		if err != nil {
+			return err
+		}
+		access = raw
+		params.Set("access_token", raw)
+		params.Set("token_type", "Bearer")
+		params.Set("expires_in", strconv.FormatInt(claims.Expiry-claims.IssuedAt, 10))
+	}
+	if has("id_token") {
+		idt, err := op.CreateIDToken(ctx, p.realm.Issuer, authRequest{a}, p.realm.Lifetimes.IDToken, access, code, p.storage, p.opClient(c))
+		if err != nil {
+			return fmt.Errorf("create ID token: %w", err)
+		}
+		params.Set("id_token", idt)
+	}
+	if !has("code") {
+		_ = p.realm.Store.DeleteAuthRequest(ctx, p.realm.Name, a.ID)
+	}
+	if a.State != "" {
+		params.Set("state", a.State)
+	}
+	params.Set("iss", p.realm.Issuer) // RFC 9207, as Keycloak sends it
+	secure := p.opts.Proxies.IsHTTPS(r)
+	mode := a.ResponseMode
+	if mode == "" {
+		mode = ModeFragment
+		if a.ResponseType == "code" {
+			mode = ModeQuery
+		}
+	}
+	if mode == ModeFormPost {
+		ui.FormPost(w, secure, a.RedirectURI, params)
+		return nil
+	}
+	target, err := url.Parse(a.RedirectURI)
+	if err != nil {
+		return fmt.Errorf("parse redirect_uri: %w", err)
+	}
+	if mode == ModeQuery {
+		q := target.Query()
+		for k, v := range params {
+			q[k] = v
+		}
+		target.RawQuery = q.Encode()
+	} else {
+		target.Fragment = ""
+		target.RawFragment = ""
+		target = &url.URL{Scheme: target.Scheme, Opaque: target.Opaque, User: target.User, Host: target.Host,
+			Path: target.Path, RawPath: target.RawPath, RawQuery: target.RawQuery}
+	}
+	loc := target.String()
+	if mode == ModeFragment {
+		loc += "#" + params.Encode()
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, loc, http.StatusFound)
+	return nil
+}
+
+func (p *Provider) renderExpiredLogin(w http.ResponseWriter, r *http.Request) {
+	ui.Render(w, p.opts.Proxies.IsHTTPS(r), http.StatusBadRequest, "info.html", ui.Page{
+		Title: "Sign-in expired", Heading: "This sign-in page has expired", RealmName: p.realm.DisplayName,
+		Message: "Sign-in pages are valid for a limited time. Go back to the application and sign in again."})
+}
+
+var _ = context.Background

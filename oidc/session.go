@@ -1,0 +1,127 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// sessionTouchInterval bounds how often a session's idle timer is written
+// back, so that a burst of requests does not write on each one.
+const sessionTouchInterval = time.Minute
+
+// StartSession creates a browser SSO session for user and sets its cookie.
+// amr lists how the user authenticated ("pwd", "email").
+func (p *Provider) StartSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user storage.User, amr []string) (storage.Session, error) {
+	// A new login replaces the browser's previous session of this realm.
+	if old, ok := p.sessionFromCookie(ctx, r); ok {
+		_ = p.realm.Store.DeleteSession(ctx, p.realm.Name, old.ID)
+	}
+	now := p.realm.Now()
+	secret := newSecret(32)
+	s := storage.Session{
+		Realm: p.realm.Name, ID: newSecret(18), TokenHash: hashSecret(secret), UserID: user.ID,
+		AuthTime: now, AMR: amr, LastSeen: now, IdleUntil: now.Add(p.realm.Lifetimes.SSOIdle),
+		ExpiresAt: now.Add(p.realm.Lifetimes.SSOMax), CreatedAt: now,
+	}
+	if s.IdleUntil.After(s.ExpiresAt) {
+		s.IdleUntil = s.ExpiresAt
+	}
+	if err := p.realm.Store.CreateSession(ctx, s); err != nil {
+		return storage.Session{}, fmt.Errorf("create session in realm %q: %w", p.realm.Name, err)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookieName(p.realm.Name), Value: secret, Path: "/",
+		MaxAge: int(p.realm.Lifetimes.SSOMax.Seconds()), HttpOnly: true,
+		Secure: p.opts.Proxies.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
+	})
+	return s, nil
+}
+
+// CurrentSession returns the live session of the request's cookie and its
+// (enabled) user, refreshing the idle timer.
+func (p *Provider) CurrentSession(ctx context.Context, r *http.Request) (storage.Session, storage.User, bool) {
+	s, ok := p.sessionFromCookie(ctx, r)
+	if !ok {
+		return storage.Session{}, storage.User{}, false
+	}
+	u, err := p.realm.Store.GetUser(ctx, p.realm.Name, s.UserID)
+	if err != nil || !u.Enabled {
+		return storage.Session{}, storage.User{}, false
+	}
+	return s, u, true
+}
+
+// SessionFromHeader is CurrentSession for callers that only have headers
+// (the library's Server methods).
+func (p *Provider) sessionFromHeader(ctx context.Context, h http.Header) (storage.Session, storage.User, bool) {
+	return p.CurrentSession(ctx, &http.Request{Header: h})
+}
+
+func (p *Provider) sessionFromCookie(ctx context.Context, r *http.Request) (storage.Session, bool) {
+	c, err := r.Cookie(sessionCookieName(p.realm.Name))
+	if err != nil || len(c.Value) < 32 || len(c.Value) > 128 {
+		return storage.Session{}, false
+	}
+	s, err := p.realm.Store.GetSessionByTokenHash(ctx, p.realm.Name, hashSecret(c.Value))
+	if err != nil {
+		return storage.Session{}, false
+	}
+	now := p.realm.Now()
+	if !now.Before(s.ExpiresAt) || !now.Before(s.IdleUntil) {
+		_ = p.realm.Store.DeleteSession(ctx, p.realm.Name, s.ID)
+		return storage.Session{}, false
+	}
+	if now.Sub(s.LastSeen) >= sessionTouchInterval {
+		s = p.touchSession(ctx, s.ID, s)
+	}
+	return s, true
+}
+
+// touchSession extends the idle timer (capped at the session's max lifetime).
+func (p *Provider) touchSession(ctx context.Context, id string, fallback storage.Session) storage.Session {
+	now := p.realm.Now()
+	s, err := p.realm.Store.UpdateSession(ctx, p.realm.Name, id, func(s storage.Session) (storage.Session, error) {
+		s.LastSeen = now
+		s.IdleUntil = now.Add(p.realm.Lifetimes.SSOIdle)
+		if s.IdleUntil.After(s.ExpiresAt) {
+			s.IdleUntil = s.ExpiresAt
+		}
+		return s, nil
+	})
+	if err != nil {
+		return fallback
+	}
+	return s
+}
+
+// liveSession returns the session by id if it has not ended.
+func (p *Provider) liveSession(ctx context.Context, id string) (storage.Session, error) {
+	s, err := p.realm.Store.GetSession(ctx, p.realm.Name, id)
+	if err != nil {
+		return storage.Session{}, err
+	}
+	now := p.realm.Now()
+	if !now.Before(s.ExpiresAt) || !now.Before(s.IdleUntil) {
+		return storage.Session{}, storage.ErrExpired
+	}
+	return s, nil
+}
+
+// EndSession deletes the browser's session (if any) and clears its cookie.
+func (p *Provider) endSession(ctx context.Context, h http.Header, setCookie func(*http.Cookie), sid string) {
+	r := &http.Request{Header: h}
+	if s, ok := p.sessionFromCookie(ctx, r); ok {
+		_ = p.realm.Store.DeleteSession(ctx, p.realm.Name, s.ID)
+	}
+	if sid != "" {
+		if err := p.realm.Store.DeleteSession(ctx, p.realm.Name, sid); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.opts.Logger.WarnContext(ctx, "end session", "realm", p.realm.Name, "error", err)
+		}
+	}
+	setCookie(&http.Cookie{Name: sessionCookieName(p.realm.Name), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}

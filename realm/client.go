@@ -1,0 +1,168 @@
+package realm
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/latchkey/latchkey/internal/password"
+)
+
+// Grant types a client can be allowed.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantImplicit          = "implicit"
+)
+
+// Client is an OIDC client of a realm.
+type Client struct {
+	ID                     string
+	Name                   string
+	Public                 bool
+	RedirectURIs           []string // exact URIs
+	RedirectPrefixes       []string // from Keycloak-style trailing "*" entries
+	PostLogoutRedirectURIs []string
+	WebOrigins             []string
+	PKCERequired           bool
+	ServiceAccountRoles    []string
+	grants                 map[string]bool
+
+	// secretSHA is the SHA-256 of a plain config secret; secretPHC an argon2id
+	// hash from secretHash. verified caches digests of secrets that matched the
+	// PHC hash so that argon2id runs once per secret, not once per token request.
+	secretSHA []byte
+	secretPHC string
+	verified  sync.Map // [32]byte -> struct{}
+}
+
+// AllowsGrant reports whether the client may use the grant type.
+func (c *Client) AllowsGrant(g string) bool { return c.grants[g] }
+
+// Grants lists the client's grant types, sorted.
+func (c *Client) Grants() []string {
+	out := make([]string, 0, len(c.grants))
+	for g := range c.grants {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ResponseTypes lists the response types the client's grants allow, each in
+// the canonical order of its parts (see NormalizeResponseType).
+func (c *Client) ResponseTypes() []string {
+	var out []string
+	code, implicit := c.grants[GrantAuthorizationCode], c.grants[GrantImplicit]
+	if code {
+		out = append(out, "code")
+	}
+	if implicit {
+		out = append(out, "token", "id_token", "id_token token")
+	}
+	if code && implicit {
+		out = append(out, "code id_token", "code token", "code id_token token")
+	}
+	return out
+}
+
+// AllowsResponseType reports whether the (normalized) response type is allowed.
+func (c *Client) AllowsResponseType(rt string) bool {
+	rt = NormalizeResponseType(rt)
+	for _, x := range c.ResponseTypes() {
+		if x == rt {
+			return true
+		}
+	}
+	return false
+}
+
+// NormalizeResponseType orders the space-separated parts of a response type
+// canonically ("token code" → "code token"), so that comparisons are exact.
+// Unknown or duplicate parts yield "".
+func NormalizeResponseType(rt string) string {
+	var code, idToken, token bool
+	for _, p := range strings.Fields(rt) {
+		var seen *bool
+		switch p {
+		case "code":
+			seen = &code
+		case "id_token":
+			seen = &idToken
+		case "token":
+			seen = &token
+		default:
+			return ""
+		}
+		if *seen {
+			return ""
+		}
+		*seen = true
+	}
+	var parts []string
+	if code {
+		parts = append(parts, "code")
+	}
+	if idToken {
+		parts = append(parts, "id_token")
+	}
+	if token {
+		parts = append(parts, "token")
+	}
+	return strings.Join(parts, " ")
+}
+
+// MatchRedirectURI reports whether uri is registered for the client: exactly,
+// or by a Keycloak-style trailing-wildcard prefix where the config allows it.
+func (c *Client) MatchRedirectURI(uri string) bool {
+	for _, u := range c.RedirectURIs {
+		if u == uri {
+			return true
+		}
+	}
+	for _, p := range c.RedirectPrefixes {
+		if strings.HasPrefix(uri, p) && !strings.Contains(uri[len(p):], "#") && !strings.Contains(uri, "..") {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchPostLogoutRedirectURI reports whether uri is a registered post-logout URI.
+func (c *Client) MatchPostLogoutRedirectURI(uri string) bool {
+	for _, u := range c.PostLogoutRedirectURIs {
+		if u == uri {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckSecret compares a presented client secret in constant time. Public
+// clients have no secret and never match.
+func (c *Client) CheckSecret(secret string) bool {
+	if c.Public || secret == "" {
+		return false
+	}
+	digest := sha256.Sum256([]byte(secret))
+	if c.secretSHA != nil {
+		return subtle.ConstantTimeCompare(digest[:], c.secretSHA) == 1
+	}
+	if c.secretPHC == "" {
+		return false
+	}
+	if _, ok := c.verified.Load(digest); ok {
+		return true
+	}
+	if password.Verify(secret, c.secretPHC) != nil {
+		return false
+	}
+	c.verified.Store(digest, struct{}{})
+	return true
+}
+
+// ServiceAccountSubject is the stable subject of the client's service account.
+func (c *Client) ServiceAccountSubject() string { return "service-account-" + c.ID }

@@ -1,0 +1,162 @@
+// Package realm is Latchkey's runtime model of a tenant: its settings, clients,
+// sites, workflows, signing keys and token service, plus the domain operations
+// on its users (creation, password changes, authentication with brute-force
+// protection). The Registry builds realms from the config once at start;
+// config structs stop here, every other package works with realm types.
+package realm
+
+import (
+	"time"
+
+	"github.com/latchkey/latchkey/internal/keys"
+	"github.com/latchkey/latchkey/internal/tokens"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Well-known realm roles.
+const (
+	RoleMagicLinkSender = "magic-link-sender"
+	RoleLinkGenerator   = "link-generator"
+)
+
+// SSLRequired values, Keycloak's semantics.
+const (
+	SSLAll      = "all"
+	SSLExternal = "external"
+	SSLNone     = "none"
+)
+
+// Lifetimes are a realm's token and session lifetimes.
+type Lifetimes struct {
+	AccessToken  time.Duration
+	APIToken     time.Duration
+	IDToken      time.Duration
+	RefreshToken time.Duration
+	SSOIdle      time.Duration
+	SSOMax       time.Duration
+}
+
+// MagicLinkPolicy configures magic links.
+type MagicLinkPolicy struct {
+	Lifespan           time.Duration
+	MaxLifespan        time.Duration
+	ConfirmPage        bool
+	ResendInterval     time.Duration
+	RevealUnknownUsers bool
+}
+
+// BruteForcePolicy is Keycloak's brute-force detector configuration.
+type BruteForcePolicy struct {
+	Enabled          bool
+	FailureFactor    int
+	WaitIncrement    time.Duration
+	MaxWait          time.Duration
+	FailureResetTime time.Duration
+}
+
+// Rate is "N events per period"; N == 0 means unlimited.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// RateLimits are the realm's per-IP and per-account limits.
+type RateLimits struct {
+	PerIP      Rate
+	PerAccount Rate
+}
+
+// SMTP is the realm's effective outgoing mail server; empty Host = log only.
+type SMTP struct {
+	Host     string
+	Port     int
+	From     string
+	Username string
+	Password string
+	Security string // starttls | tls | none
+	Timeout  time.Duration
+}
+
+// MailTemplates are the realm's overrides of the built-in mail texts; empty
+// fields keep the defaults.
+type MailTemplates struct {
+	MagicLinkSubject, MagicLinkText, MagicLinkHTML string
+	AppLinkSubject, AppLinkText, AppLinkHTML       string
+}
+
+// Site is a target application of the generate-link API.
+type Site struct {
+	Name           string
+	AppURL         string
+	UsernameSuffix string
+	ExtraParams    []string
+	TokenLifespan  time.Duration
+}
+
+// Workflow is a named webhook of the generate-link API.
+type Workflow struct {
+	Name           string
+	Webhook        string
+	Secret         string
+	MaxAttempts    int
+	InitialBackoff time.Duration
+	Timeout        time.Duration
+}
+
+// Realm is one tenant at runtime. Its fields are read-only after Build.
+type Realm struct {
+	Name        string
+	DisplayName string
+	Enabled     bool
+	// Issuer is {publicURL}/auth/realms/{name}, the iss of every token.
+	Issuer         string
+	SSLRequired    string
+	Lifetimes      Lifetimes
+	MagicLink      MagicLinkPolicy
+	BruteForce     BruteForcePolicy
+	RateLimits     RateLimits
+	MinPasswordLen int
+	SMTP           SMTP
+	MailTemplates  MailTemplates
+	MaxLinkEmails  int
+
+	clients     map[string]*Client
+	clientOrder []string
+	sites       map[string]*Site
+	workflows   map[string]*Workflow
+
+	// Keys signs the realm's tokens; Tokens mints and verifies access tokens.
+	Keys   *keys.Ring
+	Tokens *tokens.Service
+	// Store is the realm's persistence (shared by all realms, keys are realm-scoped).
+	Store storage.Store
+	// Now is the clock; tests move it.
+	Now func() time.Time
+}
+
+// Client returns the realm's client by id.
+func (r *Realm) Client(id string) (*Client, bool) {
+	c, ok := r.clients[id]
+	return c, ok
+}
+
+// Clients returns the realm's clients in config order.
+func (r *Realm) Clients() []*Client {
+	out := make([]*Client, 0, len(r.clientOrder))
+	for _, id := range r.clientOrder {
+		out = append(out, r.clients[id])
+	}
+	return out
+}
+
+// Site returns the configured site by name.
+func (r *Realm) Site(name string) (*Site, bool) {
+	s, ok := r.sites[name]
+	return s, ok
+}
+
+// Workflow returns the configured workflow by name.
+func (r *Realm) Workflow(name string) (*Workflow, bool) {
+	w, ok := r.workflows[name]
+	return w, ok
+}

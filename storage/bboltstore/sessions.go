@@ -1,0 +1,232 @@
+package bboltstore
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// CreateSession stores s with its token-hash and user index entries.
+// ErrAlreadyExists on a duplicate ID or token hash.
+func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) (error, error) {
+		if !validIDs(sess.Realm, sess.ID) || !noNUL(sess.TokenHash, sess.UserID) {
+			return errInvalidID, nil
+		}
+		if tx.Bucket(bucketSessions).Get(key(sess.Realm, sess.ID)) != nil {
+			return fmt.Errorf("id: %w", storage.ErrAlreadyExists), nil
+		}
+		if sess.TokenHash != "" && tx.Bucket(bucketSessionsByHash).Get(key(sess.Realm, sess.TokenHash)) != nil {
+			return fmt.Errorf("token hash: %w", storage.ErrAlreadyExists), nil
+		}
+		return nil, putSession(tx, sess, storage.Session{})
+	})
+	if err != nil {
+		return fmt.Errorf("create session %q in realm %q: %w", sess.ID, sess.Realm, err)
+	}
+	return nil
+}
+
+// putSession writes sess and moves its index entries from those of old (the
+// stored version, zero for a new session). Callers have checked uniqueness.
+func putSession(tx *bolt.Tx, sess, old storage.Session) error {
+	v, err := encode(sess)
+	if err != nil {
+		return err
+	}
+	byHash, byUser := tx.Bucket(bucketSessionsByHash), tx.Bucket(bucketSessionsByUser)
+	if old.TokenHash != sess.TokenHash {
+		if old.TokenHash != "" {
+			if err := byHash.Delete(key(sess.Realm, old.TokenHash)); err != nil {
+				return err
+			}
+		}
+		if sess.TokenHash != "" {
+			if err := byHash.Put(key(sess.Realm, sess.TokenHash), []byte(sess.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	if old.UserID != sess.UserID {
+		if old.UserID != "" {
+			if err := byUser.Delete(key(sess.Realm, old.UserID, sess.ID)); err != nil {
+				return err
+			}
+		}
+		if sess.UserID != "" {
+			if err := byUser.Put(key(sess.Realm, sess.UserID, sess.ID), []byte(sess.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Bucket(bucketSessions).Put(key(sess.Realm, sess.ID), v)
+}
+
+// GetSession returns the session by ID, even when it has expired (callers
+// check ExpiresAt and IdleUntil); ErrNotFound if absent.
+func (s *Store) GetSession(ctx context.Context, realm, id string) (storage.Session, error) {
+	var sess storage.Session
+	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+		sess, err = getSession(tx, realm, id)
+		return err
+	})
+	if err != nil {
+		return storage.Session{}, fmt.Errorf("get session %q in realm %q: %w", id, realm, err)
+	}
+	return sess, nil
+}
+
+func getSession(tx *bolt.Tx, realm, id string) (storage.Session, error) {
+	v := tx.Bucket(bucketSessions).Get(key(realm, id))
+	if v == nil {
+		return storage.Session{}, storage.ErrNotFound
+	}
+	var sess storage.Session
+	err := decode(v, &sess)
+	return sess, err
+}
+
+// GetSessionByTokenHash returns the session of a cookie, even when expired;
+// ErrNotFound if unknown.
+func (s *Store) GetSessionByTokenHash(ctx context.Context, realm, tokenHash string) (storage.Session, error) {
+	var sess storage.Session
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if tokenHash == "" {
+			return storage.ErrNotFound
+		}
+		id := tx.Bucket(bucketSessionsByHash).Get(key(realm, tokenHash))
+		if id == nil {
+			return storage.ErrNotFound
+		}
+		var err error
+		sess, err = getSession(tx, realm, string(id))
+		return err
+	})
+	if err != nil {
+		return storage.Session{}, fmt.Errorf("get session by token hash in realm %q: %w", realm, err)
+	}
+	return sess, nil
+}
+
+// UpdateSession applies fn to the stored session and writes the result in
+// one transaction (fn runs once), moving the index entries when TokenHash or
+// UserID change. fn's error is returned unchanged; fn must not change Realm
+// or ID. ErrNotFound if absent; ErrAlreadyExists if the new token hash
+// belongs to another session.
+func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(storage.Session) (storage.Session, error)) (storage.Session, error) {
+	var (
+		out   storage.Session
+		fnErr error
+	)
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		old, err := getSession(tx, realm, id)
+		if err != nil {
+			return err
+		}
+		sess, err := fn(old)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if sess.Realm != realm || sess.ID != id || !noNUL(sess.TokenHash, sess.UserID) {
+			return fmt.Errorf("updater changed realm or id to %q/%q: %w", sess.Realm, sess.ID, errInvalidID)
+		}
+		if sess.TokenHash != old.TokenHash && sess.TokenHash != "" &&
+			tx.Bucket(bucketSessionsByHash).Get(key(realm, sess.TokenHash)) != nil {
+			return fmt.Errorf("token hash: %w", storage.ErrAlreadyExists)
+		}
+		out = sess
+		return putSession(tx, sess, old)
+	})
+	switch {
+	case err == nil:
+		return out, nil
+	case fnErr != nil && err == fnErr:
+		return storage.Session{}, err
+	default:
+		return storage.Session{}, fmt.Errorf("update session %q in realm %q: %w", id, realm, err)
+	}
+}
+
+// DeleteSession removes the session, its index entries and every refresh
+// token bound to it. Deleting an absent session is not an error.
+func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		_, err := deleteSession(tx, realm, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete session %q in realm %q: %w", id, realm, err)
+	}
+	return nil
+}
+
+// DeleteUserSessions removes every session of the user with their refresh
+// tokens, in one transaction.
+func (s *Store) DeleteUserSessions(ctx context.Context, realm, userID string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		var ids []string
+		err := eachInPrefix(tx.Bucket(bucketSessionsByUser), prefix(realm, userID), nil, func(_, v []byte) (bool, error) {
+			ids = append(ids, string(v))
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := deleteSession(tx, realm, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete sessions of user %q in realm %q: %w", userID, realm, err)
+	}
+	return nil
+}
+
+// deleteSession removes a session with its index entries and bound refresh
+// tokens, returning how many records (session and tokens) it removed.
+func deleteSession(tx *bolt.Tx, realm, id string) (int, error) {
+	sess, err := getSession(tx, realm, id)
+	if err == storage.ErrNotFound {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if sess.TokenHash != "" {
+		if err := tx.Bucket(bucketSessionsByHash).Delete(key(realm, sess.TokenHash)); err != nil {
+			return 0, err
+		}
+	}
+	if sess.UserID != "" {
+		if err := tx.Bucket(bucketSessionsByUser).Delete(key(realm, sess.UserID, id)); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Bucket(bucketSessions).Delete(key(realm, id)); err != nil {
+		return 0, err
+	}
+	var hashes []string
+	err = eachInPrefix(tx.Bucket(bucketRefreshBySess), prefix(realm, id), nil, func(_, v []byte) (bool, error) {
+		hashes = append(hashes, string(v))
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 1
+	for _, h := range hashes {
+		removed, err := deleteRefreshToken(tx, realm, h)
+		if err != nil {
+			return 0, err
+		}
+		n += removed
+	}
+	return n, nil
+}

@@ -1,0 +1,343 @@
+// Package storage defines Latchkey's persistence contract: small interfaces per
+// aggregate, the value entities they store, and the sentinel errors every backend
+// returns. Every record is scoped to a realm; no lookup ever crosses realms.
+//
+// Backends (the bbolt one in storage/bboltstore, any future one) must pass the
+// conformance suite in storage/storagetest.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context; callers test with errors.Is.
+var (
+	// ErrNotFound means the record does not exist in the given realm.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means a record with the same identity (or unique index
+	// value, such as a user's email) already exists in the realm.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrExpired means a one-time token, session or refresh token exists but
+	// its lifetime is over.
+	ErrExpired = errors.New("expired")
+	// ErrConsumed means a one-time token or refresh token was already used
+	// (or superseded by a newer one) and cannot be used again.
+	ErrConsumed = errors.New("already consumed")
+	// ErrUnavailable means the backend cannot serve requests (closed, I/O failure).
+	ErrUnavailable = errors.New("storage unavailable")
+)
+
+// User is an account of one realm.
+type User struct {
+	Realm         string
+	ID            string // stable, opaque; the `sub` of tokens
+	Username      string
+	Email         string // as entered; lookups are case-insensitive
+	EmailVerified bool
+	Enabled       bool
+	PasswordHash  string   // argon2id PHC string; empty: no password set
+	Roles         []string // realm roles
+	// APIKeyVersion is bumped to rotate the user's derived API key; the key
+	// itself is never stored (see internal/credentials).
+	APIKeyVersion int
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Users stores realm users with a case-insensitive unique index on email and a
+// unique index on username.
+type Users interface {
+	// CreateUser stores a new user. It returns ErrAlreadyExists when the ID,
+	// the email (case-insensitively) or the username is taken in the realm.
+	CreateUser(ctx context.Context, u User) error
+	// GetUser returns the user by ID or ErrNotFound.
+	GetUser(ctx context.Context, realm, id string) (User, error)
+	// GetUserByEmail looks the email up case-insensitively; ErrNotFound if absent.
+	GetUserByEmail(ctx context.Context, realm, email string) (User, error)
+	// GetUserByUsername looks the username up case-insensitively; ErrNotFound if absent.
+	GetUserByUsername(ctx context.Context, realm, username string) (User, error)
+	// UpdateUser applies fn to the current user inside one transaction and
+	// stores the result, keeping the indexes in step. fn's error aborts the
+	// update and is returned unchanged. ErrNotFound if the user is absent.
+	UpdateUser(ctx context.Context, realm, id string, fn func(User) (User, error)) (User, error)
+	// ListUsers returns the realm's users ordered by ID, at most limit (0: all)
+	// starting after the ID `after`.
+	ListUsers(ctx context.Context, realm, after string, limit int) ([]User, error)
+	// CountUsers returns how many users the realm has.
+	CountUsers(ctx context.Context, realm string) (int, error)
+}
+
+// KeyState is the lifecycle state of a signing key.
+type KeyState string
+
+// Signing key states: a realm has exactly one active key; retired keys still
+// verify until their VerifyUntil passes.
+const (
+	KeyActive  KeyState = "active"
+	KeyRetired KeyState = "retired"
+)
+
+// SigningKey is a realm's JWS key, stored with its private half (PKCS#8 DER).
+type SigningKey struct {
+	Realm       string
+	ID          string // kid
+	Algorithm   string // RS256 | ES256 | EdDSA
+	PrivateDER  []byte // PKCS#8
+	State       KeyState
+	CreatedAt   time.Time
+	VerifyUntil time.Time // zero while active; retired keys are dropped after it
+}
+
+// Keys stores signing keys and the realm's symmetric secrets.
+type Keys interface {
+	// ListSigningKeys returns all keys of the realm, active first, then by
+	// creation time descending.
+	ListSigningKeys(ctx context.Context, realm string) ([]SigningKey, error)
+	// RotateSigningKey stores next as the realm's active key and retires the
+	// previously active one (VerifyUntil = retireAt) in one transaction, and
+	// deletes retired keys whose VerifyUntil is before next.CreatedAt.
+	RotateSigningKey(ctx context.Context, next SigningKey, retireAt time.Time) error
+	// RealmSecret returns the named secret of the realm, creating it with
+	// generate() atomically if absent, so concurrent starters agree on one value.
+	RealmSecret(ctx context.Context, realm, name string, generate func() ([]byte, error)) ([]byte, error)
+}
+
+// Session is a browser SSO session of one user in one realm.
+type Session struct {
+	Realm     string
+	ID        string // public id (the `sid` claim)
+	TokenHash string // hash of the cookie secret; the secret itself is never stored
+	UserID    string
+	AuthTime  time.Time
+	AMR       []string
+	LastSeen  time.Time
+	IdleUntil time.Time // LastSeen + ssoSessionIdle
+	ExpiresAt time.Time // AuthTime + ssoSessionMax
+	CreatedAt time.Time
+}
+
+// Sessions stores SSO sessions, findable by ID and by cookie-secret hash.
+type Sessions interface {
+	// CreateSession stores s; ErrAlreadyExists on a duplicate ID or token hash.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session by ID or ErrNotFound.
+	GetSession(ctx context.Context, realm, id string) (Session, error)
+	// GetSessionByTokenHash returns the session of a cookie or ErrNotFound.
+	GetSessionByTokenHash(ctx context.Context, realm, tokenHash string) (Session, error)
+	// UpdateSession applies fn in one transaction; ErrNotFound if absent.
+	UpdateSession(ctx context.Context, realm, id string, fn func(Session) (Session, error)) (Session, error)
+	// DeleteSession removes the session and every refresh token bound to it.
+	// Deleting an absent session is not an error.
+	DeleteSession(ctx context.Context, realm, id string) error
+	// DeleteUserSessions removes all sessions (and their refresh tokens) of a user.
+	DeleteUserSessions(ctx context.Context, realm, userID string) error
+}
+
+// AuthRequest is a pending or completed OIDC authorization request.
+type AuthRequest struct {
+	Realm               string
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	ResponseType        string
+	ResponseMode        string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *uint
+	LoginHint           string
+	UserID              string // set when the user authenticated
+	SessionID           string
+	AuthTime            time.Time
+	AMR                 []string
+	Done                bool
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+}
+
+// AuthRequests stores authorization requests.
+type AuthRequests interface {
+	// CreateAuthRequest stores a new request; ErrAlreadyExists on a duplicate ID.
+	CreateAuthRequest(ctx context.Context, a AuthRequest) error
+	// GetAuthRequest returns the request or ErrNotFound (also once expired: ErrExpired).
+	GetAuthRequest(ctx context.Context, realm, id string) (AuthRequest, error)
+	// UpdateAuthRequest applies fn in one transaction.
+	UpdateAuthRequest(ctx context.Context, realm, id string, fn func(AuthRequest) (AuthRequest, error)) (AuthRequest, error)
+	// DeleteAuthRequest removes the request; absent is not an error.
+	DeleteAuthRequest(ctx context.Context, realm, id string) error
+}
+
+// OneTimeToken is a single-use secret's record (authorization codes, magic
+// links): only the hash of the secret is stored. Payload is owned by the kind's
+// package.
+type OneTimeToken struct {
+	Realm string
+	Kind  string // e.g. "code", "magiclink"
+	Hash  string // hex SHA-256 of the secret
+	// Group, when set, makes the token supersede every earlier live token of
+	// the same realm, kind and group ("the latest link wins").
+	Group      string
+	Subject    string // user id, for revocation when the user is disabled
+	Payload    []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	ConsumedAt time.Time // zero while usable
+	// Superseded is set when a newer token of the same group replaced this one.
+	Superseded bool
+}
+
+// OneTimeTokens is the atomic consume-once primitive.
+type OneTimeTokens interface {
+	// IssueOneTimeToken stores t and, if t.Group is set, marks every live
+	// token of that group superseded, in one transaction. ErrAlreadyExists on
+	// a duplicate hash.
+	IssueOneTimeToken(ctx context.Context, t OneTimeToken) error
+	// PeekOneTimeToken returns the record without consuming it, whatever its
+	// state (callers inspect ConsumedAt, Superseded, ExpiresAt); ErrNotFound if unknown.
+	PeekOneTimeToken(ctx context.Context, realm, kind, hash string) (OneTimeToken, error)
+	// ConsumeOneTimeToken marks the token consumed at now and returns it. Of
+	// any number of concurrent calls for one token exactly one succeeds.
+	// Errors: ErrNotFound (unknown), ErrConsumed (used or superseded),
+	// ErrExpired (now is not before ExpiresAt).
+	ConsumeOneTimeToken(ctx context.Context, realm, kind, hash string, now time.Time) (OneTimeToken, error)
+	// DeleteOneTimeToken removes the record (e.g. after a failed mail send);
+	// absent is not an error.
+	DeleteOneTimeToken(ctx context.Context, realm, kind, hash string) error
+	// RevokeSubjectTokens marks every live token of a subject consumed (user disabled).
+	RevokeSubjectTokens(ctx context.Context, realm, subject string, now time.Time) error
+}
+
+// RefreshToken is a rotating refresh token; only its hash is stored.
+type RefreshToken struct {
+	Realm     string
+	ID        string // public id
+	Hash      string // hex SHA-256 of the token value
+	ClientID  string
+	UserID    string
+	SessionID string // empty for tokens without a browser session
+	Scopes    []string
+	Audience  []string
+	AuthTime  time.Time
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// RotatedAt is set once the token was exchanged; the record is kept until
+	// it expires so that a replay can be detected.
+	RotatedAt time.Time
+}
+
+// RefreshTokens stores refresh tokens and performs rotation atomically.
+type RefreshTokens interface {
+	// CreateRefreshToken stores a new token; ErrAlreadyExists on duplicate hash or ID.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// GetRefreshTokenByHash returns the token whatever its state; ErrNotFound if unknown.
+	GetRefreshTokenByHash(ctx context.Context, realm, hash string) (RefreshToken, error)
+	// RotateRefreshToken marks the token with oldHash rotated at now and stores
+	// next, in one transaction. Exactly one of concurrent rotations succeeds;
+	// the others get ErrConsumed. ErrExpired and ErrNotFound as their names say.
+	RotateRefreshToken(ctx context.Context, realm, oldHash string, next RefreshToken, now time.Time) error
+	// DeleteRefreshToken removes a token by its public ID; absent is not an error.
+	DeleteRefreshToken(ctx context.Context, realm, id string) error
+	// DeleteRefreshTokensOf removes every token of the user issued to clientID
+	// (all clients when clientID is empty).
+	DeleteRefreshTokensOf(ctx context.Context, realm, userID, clientID string) error
+}
+
+// Revocations records revoked JWT access token IDs until the tokens expire.
+type Revocations interface {
+	// RevokeTokenID records jti as revoked until expiresAt.
+	RevokeTokenID(ctx context.Context, realm, jti string, expiresAt time.Time) error
+	// IsTokenIDRevoked reports whether jti was revoked (and not yet swept).
+	IsTokenIDRevoked(ctx context.Context, realm, jti string) (bool, error)
+}
+
+// LoginFailures is the brute-force detector's state for one account.
+type LoginFailures struct {
+	Realm        string
+	Key          string // user id (or normalised email)
+	NumFailures  int
+	LastFailure  time.Time
+	LockedUntil  time.Time
+	LastIPFailed string
+}
+
+// LoginFailureStore keeps brute-force counters, updated atomically.
+type LoginFailureStore interface {
+	// UpdateLoginFailures applies fn to the current record (zero value with
+	// Realm and Key set when absent) in one transaction; when fn returns a
+	// record with NumFailures == 0 and a zero LockedUntil, the record is deleted.
+	UpdateLoginFailures(ctx context.Context, realm, key string, fn func(LoginFailures) (LoginFailures, error)) (LoginFailures, error)
+	// GetLoginFailures returns the record or ErrNotFound.
+	GetLoginFailures(ctx context.Context, realm, key string) (LoginFailures, error)
+}
+
+// OutboxEntry is durable work to do after a commit (mail, webhook delivery).
+type OutboxEntry struct {
+	ID            string // unique, time-ordered; also the delivery id receivers dedupe by
+	Realm         string
+	Kind          string // e.g. "email", "webhook"
+	Payload       []byte
+	Attempts      int
+	NextAttemptAt time.Time
+	CreatedAt     time.Time
+	LastError     string
+}
+
+// Outbox is a durable queue of work items.
+type Outbox interface {
+	// EnqueueOutbox stores entries in one transaction.
+	EnqueueOutbox(ctx context.Context, entries ...OutboxEntry) error
+	// DueOutbox returns up to limit entries whose NextAttemptAt is not after now,
+	// oldest first.
+	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxEntry, error)
+	// UpdateOutbox applies fn to the entry in one transaction (record an
+	// attempt, reschedule); ErrNotFound if absent.
+	UpdateOutbox(ctx context.Context, id string, fn func(OutboxEntry) (OutboxEntry, error)) (OutboxEntry, error)
+	// DeleteOutbox removes a delivered or abandoned entry; absent is not an error.
+	DeleteOutbox(ctx context.Context, id string) error
+	// CountOutbox returns the number of queued entries.
+	CountOutbox(ctx context.Context) (int, error)
+}
+
+// Tx is the subset of writes that can be combined into one atomic unit of work
+// across aggregates (e.g. create users and enqueue their outbox entries).
+type Tx interface {
+	GetUserByEmail(realm, email string) (User, error)
+	CreateUser(u User) error
+	IssueOneTimeToken(t OneTimeToken) error
+	EnqueueOutbox(entries ...OutboxEntry) error
+}
+
+// Transactor runs a function as one transaction: either all its writes land or none.
+type Transactor interface {
+	// InTx runs fn in a single read-write transaction. fn may be called more
+	// than once if the backend batches transactions, so it must not have side
+	// effects outside tx.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	Users
+	Keys
+	Sessions
+	AuthRequests
+	OneTimeTokens
+	RefreshTokens
+	Revocations
+	LoginFailureStore
+	Outbox
+	Transactor
+	// Sweep deletes expired auth requests, sessions, one-time tokens, refresh
+	// tokens, revocations and stale login failures; it returns how many records it removed.
+	Sweep(ctx context.Context, now time.Time) (int, error)
+	// Ping reports whether the backend can serve requests (ErrUnavailable if not).
+	Ping(ctx context.Context) error
+	// Close releases the backend; later calls fail with ErrUnavailable.
+	Close() error
+}
