@@ -352,3 +352,14 @@ func (p *Provider) loadRefreshTokenQuiet(ctx context.Context, token string) (sto
 func (p *Provider) callbackURL(id string) string {
 	return p.realm.Issuer + pathAuth + "/callback?id=" + id
 }
+
+// VerifyClient answers failed client authentication with 401, as RFC 6749
+// §5.2 asks (the library answers 400).
+func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	c, err := s.LegacyServer.VerifyClient(ctx, r)
+	var oe *oidc.Error
+	if err != nil && errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
+		return nil, op.NewStatusError(oe, http.StatusUnauthorized)
+	}
+	return c, err
+}

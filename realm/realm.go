@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/keys"
+	"github.com/latchkey/latchkey/internal/ratelimit"
 	"github.com/latchkey/latchkey/internal/tokens"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -124,6 +125,12 @@ type Realm struct {
 	clientOrder []string
 	sites       map[string]*Site
 	workflows   map[string]*Workflow
+
+	// IPLimiter and AccountLimiter enforce rateLimits.perIP and
+	// rateLimits.perAccount for every password and link-sending entry point
+	// of the realm (nil: unlimited).
+	IPLimiter      *ratelimit.Limiter
+	AccountLimiter *ratelimit.Limiter
 
 	// Keys signs the realm's tokens; Tokens mints and verifies access tokens.
 	Keys   *keys.Ring

@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/keys"
 	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/ratelimit"
 	"github.com/latchkey/latchkey/internal/tokens"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -118,6 +119,8 @@ func newRealm(cfg *config.Config, rc config.Realm, base string, store storage.St
 		Store:         store,
 		Now:           now,
 	}
+	r.IPLimiter = ratelimit.New(perIP.N, perIP.Per, now)
+	r.AccountLimiter = ratelimit.New(perAccount.N, perAccount.Per, now)
 	if r.BruteForce.FailureFactor < 1 {
 		r.BruteForce.FailureFactor = 1
 	}

@@ -136,6 +136,8 @@ func testOneTimeTokens(t *testing.T, h harness) {
 		mustOK(t, "IssueOneTimeToken h5", s.IssueOneTimeToken(ctx, newOneTimeToken("a", "magiclink", "h5", "g2", "", now)))
 		_, err := s.ConsumeOneTimeToken(ctx, "a", "magiclink", "h5", at)
 		wantErr(t, "ConsumeOneTimeToken after group's token was deleted", err, nil)
+		mustOK(t, "DeleteOneTimeToken h5", s.DeleteOneTimeToken(ctx, "a", "magiclink", "h5"))
+		mustOK(t, "DeleteOneTimeToken h3", s.DeleteOneTimeToken(ctx, "a", "magiclink", "h3"))
 	})
 
 	t.Run("RevokeSubjectTokens", func(t *testing.T) {

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/realm"
+)
+
+func newKeysCmd(load func() (*config.Config, error)) *cobra.Command {
+	var realmName string
+	c := &cobra.Command{Use: "keys", Short: "Manage realm signing keys (the server must be stopped)"}
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Generate a new active signing key; the old one keeps verifying for keyRotationOverlap",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRealm(load, realmName, func(ctx context.Context, r *realm.Realm) error {
+				old := r.Keys.Active().ID
+				if err := r.Keys.Rotate(ctx); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "realm %s: new active key %s (previous %s still verifies)\n", r.Name, r.Keys.Active().ID, old)
+				return nil
+			})
+		},
+	}
+	rotate.Flags().StringVarP(&realmName, "realm", "r", "", "realm (default: defaultRealm)")
+	c.AddCommand(rotate)
+	return c
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/server"
+	"github.com/latchkey/latchkey/internal/tlsutil"
+)
+
+func newServeCmd(load func() (*config.Config, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server (without --config: the embedded demo realm)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.Flags().Lookup("config").Value.String() == "")
+		},
+	}
+}
+
+func serve(ctx context.Context, cfg *config.Config, demo bool) error {
+	logger := newLogger(cfg)
+	// zitadel/oidc logs only through slog.Default since v3.48.
+	slog.SetDefault(logger)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	start := time.Now()
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := server.New(ctx, cfg, store, server.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	var tlsConfig *tls.Config
+	var certFile string
+	switch cfg.Server.TLS.Mode {
+	case config.TLSSelfSigned:
+		host, _, _ := net.SplitHostPort(cfg.Server.Listen)
+		cert, path, err := tlsutil.SelfSigned(filepath.Dir(cfg.Storage.Path), host)
+		if err != nil {
+			return err
+		}
+		certFile = path
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case config.TLSFiles:
+		cert, err := tls.LoadX509KeyPair(cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("server.tls: load certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	workers, cancelWorkers := context.WithCancel(context.Background())
+	srv.Start(workers)
+
+	logger.Info("latchkey started", "version", version, "listen", ln.Addr().String(), "public_url", cfg.Server.PublicURL,
+		"tls", cfg.Server.TLS.Mode, "realms", len(cfg.Realms), "startup_ms", time.Since(start).Milliseconds())
+	if demo {
+		printDemo(cfg, certFile)
+	}
+	err = srv.Serve(ctx, ln, tlsConfig, 20*time.Second)
+	cancelWorkers()
+	srv.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) && err.Error() != "http: Server closed" {
+		return err
+	}
+	logger.Info("latchkey stopped")
+	return nil
+}
+
+func printDemo(cfg *config.Config, certFile string) {
+	iss := cfg.Server.PublicURL + "/auth/realms/" + config.DemoRealm
+	fmt.Fprintf(os.Stderr, `
+Latchkey is running with the embedded demo config (no --config given).
+
+  Discovery:     %[1]s/.well-known/openid-configuration
+  Login (try):   %[1]s/protocol/openid-connect/auth?client_id=%[2]s&response_type=code&scope=openid&redirect_uri=https%%3A%%2F%%2Foidcdebugger.com%%2Fdebug&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSlsebwZ&code_challenge_method=S256&nonce=n1&state=s1
+  Demo user:     %[3]s / %[4]s
+  Service client %[5]s / %[6]s  (client_credentials; roles magic-link-sender, link-generator)
+  TLS:           self-signed; trust %[7]s (curl --cacert %[7]s)
+  Mail:          no SMTP host configured: mails are written to this log.
+
+`, iss, config.DemoPublicClientID, config.DemoUserEmail, config.DemoUserPassword,
+		config.DemoServiceClientID, config.DemoClientSecret, certFile)
+}

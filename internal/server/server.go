@@ -1,0 +1,182 @@
+// Package server assembles Latchkey from its parts — storage, realms, the
+// per-realm OIDC providers and the credential APIs — into one http.Handler,
+// and runs the background workers (expiry sweeping, the outbox). It is the one
+// place where things are wired together; cmd/latchkey and the end-to-end
+// tests both build the server through New.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/metrics"
+	"github.com/latchkey/latchkey/oidc"
+	"github.com/latchkey/latchkey/realm"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Options tune New; zero values are production defaults.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock of every realm; tests move it.
+	Now func() time.Time
+	// SweepInterval is how often expired records are deleted (default 1m).
+	SweepInterval time.Duration
+}
+
+// Server is an assembled Latchkey.
+type Server struct {
+	Config  *config.Config
+	Store   storage.Store
+	Realms  *realm.Registry
+	OIDC    *oidc.Providers
+	Proxies *httpx.Proxies
+	// Handler serves every route, wrapped in the request middleware.
+	Handler http.Handler
+
+	logger  *slog.Logger
+	opts    Options
+	workers []func(context.Context)
+	wg      sync.WaitGroup
+}
+
+// New builds the server from a validated config and an open store. It creates
+// missing realm keys and seed users; it starts nothing.
+func New(ctx context.Context, cfg *config.Config, store storage.Store, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = time.Minute
+	}
+	s := &Server{Config: cfg, Store: store, logger: opts.Logger, opts: opts}
+	var err error
+	if s.Proxies, err = httpx.NewProxies(cfg.Server.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("server.trustedProxies: %w", err)
+	}
+	if s.Realms, err = realm.Build(ctx, cfg, store, opts.Now); err != nil {
+		return nil, err
+	}
+	csrfKey, err := store.RealmSecret(ctx, "_server", "csrf-key", func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load CSRF key: %w", err)
+	}
+	csrf := &httpx.CSRF{Key: csrfKey, CookieName: "LATCHKEY_CSRF", Secure: s.Proxies.IsHTTPS}
+	deps := &deps{server: s, csrf: csrf}
+	oidcOpts := oidc.Options{Logger: opts.Logger, Proxies: s.Proxies, CSRF: csrf}
+	if err := deps.beforeOIDC(ctx, &oidcOpts); err != nil {
+		return nil, err
+	}
+	if s.OIDC, err = oidc.New(ctx, s.Realms, oidcOpts); err != nil {
+		return nil, err
+	}
+
+	r := mux.NewRouter()
+	r.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "UP"})
+	}).Methods(http.MethodGet, http.MethodHead).Name("health-live")
+	r.HandleFunc("/health/ready", func(w http.ResponseWriter, r *http.Request) {
+		if err := store.Ping(r.Context()); err != nil {
+			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "DOWN"})
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "UP"})
+	}).Methods(http.MethodGet, http.MethodHead).Name("health-ready")
+	r.Handle("/metrics", metrics.Handler()).Methods(http.MethodGet).Name("metrics")
+	if err := deps.mountAPIs(ctx, r); err != nil {
+		return nil, err
+	}
+	s.OIDC.Mount(r) // last: its protocol route is a per-realm catch-all
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "Not found"})
+	})
+	maxBody := cfg.Server.MaxBodyBytes
+	s.Handler = httpx.Middleware(r, opts.Logger, maxBody, metrics.Observe)
+	s.workers = append(s.workers, s.sweep)
+	return s, nil
+}
+
+// Start runs the background workers until ctx ends; Wait waits for them.
+func (s *Server) Start(ctx context.Context) {
+	for _, w := range s.workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			w(ctx)
+		}()
+	}
+}
+
+// Wait blocks until the workers started by Start have returned.
+func (s *Server) Wait() { s.wg.Wait() }
+
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.Store.Sweep(ctx, s.opts.Now())
+			if err != nil && !errors.Is(err, context.Canceled) {
+				s.logger.WarnContext(ctx, "sweep expired records", "error", err)
+			} else if n > 0 {
+				s.logger.DebugContext(ctx, "swept expired records", "count", n)
+			}
+		}
+	}
+}
+
+// Serve serves HTTP(S) on ln until ctx ends, then shuts down gracefully:
+// in-flight requests get up to drain to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, drain time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	return nil
+}
