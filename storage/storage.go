@@ -2,6 +2,12 @@
 // aggregate, the value entities they store, and the sentinel errors every backend
 // returns. Every record is scoped to a realm; no lookup ever crosses realms.
 //
+// Updater functions (the fn of the Update methods and of InTx) run inside the
+// backend's transaction. A backend may call them more than once (bbolt
+// batches concurrent writes and retries), so they must be free of side
+// effects. An updater's error aborts the change and is returned unchanged; an
+// updater must not change the record's identity (Realm, ID or Key).
+//
 // Backends (the bbolt one in storage/bboltstore, any future one) must pass the
 // conformance suite in storage/storagetest.
 package storage
@@ -51,19 +57,22 @@ type User struct {
 type Users interface {
 	// CreateUser stores a new user. It returns ErrAlreadyExists when the ID,
 	// the email (case-insensitively) or the username is taken in the realm.
+	// Empty emails and usernames are not indexed: many users may lack one.
 	CreateUser(ctx context.Context, u User) error
 	// GetUser returns the user by ID or ErrNotFound.
 	GetUser(ctx context.Context, realm, id string) (User, error)
-	// GetUserByEmail looks the email up case-insensitively; ErrNotFound if absent.
+	// GetUserByEmail looks the email up case-insensitively; ErrNotFound if
+	// absent (always for an empty email).
 	GetUserByEmail(ctx context.Context, realm, email string) (User, error)
 	// GetUserByUsername looks the username up case-insensitively; ErrNotFound if absent.
 	GetUserByUsername(ctx context.Context, realm, username string) (User, error)
 	// UpdateUser applies fn to the current user inside one transaction and
 	// stores the result, keeping the indexes in step. fn's error aborts the
-	// update and is returned unchanged. ErrNotFound if the user is absent.
+	// update and is returned unchanged. ErrNotFound if the user is absent;
+	// ErrAlreadyExists if the new email or username belongs to another user.
 	UpdateUser(ctx context.Context, realm, id string, fn func(User) (User, error)) (User, error)
-	// ListUsers returns the realm's users ordered by ID, at most limit (0: all)
-	// starting after the ID `after`.
+	// ListUsers returns the realm's users ordered by ID, at most limit (<= 0:
+	// all) starting after the ID `after` (which need not exist).
 	ListUsers(ctx context.Context, realm, after string, limit int) ([]User, error)
 	// CountUsers returns how many users the realm has.
 	CountUsers(ctx context.Context, realm string) (int, error)
@@ -95,12 +104,16 @@ type Keys interface {
 	// ListSigningKeys returns all keys of the realm, active first, then by
 	// creation time descending.
 	ListSigningKeys(ctx context.Context, realm string) ([]SigningKey, error)
-	// RotateSigningKey stores next as the realm's active key and retires the
-	// previously active one (VerifyUntil = retireAt) in one transaction, and
-	// deletes retired keys whose VerifyUntil is before next.CreatedAt.
+	// RotateSigningKey stores next as the realm's active key (its State and
+	// VerifyUntil are overwritten) and retires the previously active one
+	// (VerifyUntil = retireAt) in one transaction, and deletes retired keys
+	// whose VerifyUntil is before next.CreatedAt. ErrAlreadyExists if next.ID
+	// is taken.
 	RotateSigningKey(ctx context.Context, next SigningKey, retireAt time.Time) error
 	// RealmSecret returns the named secret of the realm, creating it with
-	// generate() atomically if absent, so concurrent starters agree on one value.
+	// generate() atomically if absent, so concurrent starters agree on one
+	// value. generate is only called when the secret is missing and must
+	// return a non-empty secret; its error is returned wrapped.
 	RealmSecret(ctx context.Context, realm, name string, generate func() ([]byte, error)) ([]byte, error)
 }
 
@@ -122,11 +135,14 @@ type Session struct {
 type Sessions interface {
 	// CreateSession stores s; ErrAlreadyExists on a duplicate ID or token hash.
 	CreateSession(ctx context.Context, s Session) error
-	// GetSession returns the session by ID or ErrNotFound.
+	// GetSession returns the session by ID or ErrNotFound. Expired sessions
+	// are returned too (until swept): callers check ExpiresAt and IdleUntil.
 	GetSession(ctx context.Context, realm, id string) (Session, error)
-	// GetSessionByTokenHash returns the session of a cookie or ErrNotFound.
+	// GetSessionByTokenHash returns the session of a cookie or ErrNotFound;
+	// like GetSession it does not check expiry.
 	GetSessionByTokenHash(ctx context.Context, realm, tokenHash string) (Session, error)
-	// UpdateSession applies fn in one transaction; ErrNotFound if absent.
+	// UpdateSession applies fn in one transaction; ErrNotFound if absent,
+	// ErrAlreadyExists if fn sets a token hash of another session.
 	UpdateSession(ctx context.Context, realm, id string, fn func(Session) (Session, error)) (Session, error)
 	// DeleteSession removes the session and every refresh token bound to it.
 	// Deleting an absent session is not an error.
@@ -164,9 +180,12 @@ type AuthRequest struct {
 type AuthRequests interface {
 	// CreateAuthRequest stores a new request; ErrAlreadyExists on a duplicate ID.
 	CreateAuthRequest(ctx context.Context, a AuthRequest) error
-	// GetAuthRequest returns the request or ErrNotFound (also once expired: ErrExpired).
+	// GetAuthRequest returns the request; ErrNotFound if absent, ErrExpired
+	// once the current time is not before ExpiresAt (the record stays until
+	// Sweep removes it).
 	GetAuthRequest(ctx context.Context, realm, id string) (AuthRequest, error)
-	// UpdateAuthRequest applies fn in one transaction.
+	// UpdateAuthRequest applies fn in one transaction; ErrNotFound and
+	// ErrExpired as for GetAuthRequest (fn is not called then).
 	UpdateAuthRequest(ctx context.Context, realm, id string, fn func(AuthRequest) (AuthRequest, error)) (AuthRequest, error)
 	// DeleteAuthRequest removes the request; absent is not an error.
 	DeleteAuthRequest(ctx context.Context, realm, id string) error
@@ -195,20 +214,22 @@ type OneTimeToken struct {
 type OneTimeTokens interface {
 	// IssueOneTimeToken stores t and, if t.Group is set, marks every live
 	// token of that group superseded, in one transaction. ErrAlreadyExists on
-	// a duplicate hash.
+	// a duplicate hash (within the realm and kind).
 	IssueOneTimeToken(ctx context.Context, t OneTimeToken) error
 	// PeekOneTimeToken returns the record without consuming it, whatever its
 	// state (callers inspect ConsumedAt, Superseded, ExpiresAt); ErrNotFound if unknown.
 	PeekOneTimeToken(ctx context.Context, realm, kind, hash string) (OneTimeToken, error)
 	// ConsumeOneTimeToken marks the token consumed at now and returns it. Of
 	// any number of concurrent calls for one token exactly one succeeds.
-	// Errors: ErrNotFound (unknown), ErrConsumed (used or superseded),
-	// ErrExpired (now is not before ExpiresAt).
+	// Errors, checked in this order: ErrNotFound (unknown), ErrConsumed (used
+	// or superseded; such records are kept until they expire so that reuse is
+	// told apart from a wrong link), ErrExpired (now is not before ExpiresAt).
 	ConsumeOneTimeToken(ctx context.Context, realm, kind, hash string, now time.Time) (OneTimeToken, error)
 	// DeleteOneTimeToken removes the record (e.g. after a failed mail send);
 	// absent is not an error.
 	DeleteOneTimeToken(ctx context.Context, realm, kind, hash string) error
-	// RevokeSubjectTokens marks every live token of a subject consumed (user disabled).
+	// RevokeSubjectTokens marks every live token of a subject consumed at now
+	// (user disabled); already consumed or superseded tokens are left as they are.
 	RevokeSubjectTokens(ctx context.Context, realm, subject string, now time.Time) error
 }
 
@@ -239,7 +260,9 @@ type RefreshTokens interface {
 	GetRefreshTokenByHash(ctx context.Context, realm, hash string) (RefreshToken, error)
 	// RotateRefreshToken marks the token with oldHash rotated at now and stores
 	// next, in one transaction. Exactly one of concurrent rotations succeeds;
-	// the others get ErrConsumed. ErrExpired and ErrNotFound as their names say.
+	// the others get ErrConsumed. ErrExpired and ErrNotFound as their names say
+	// (checked: ErrNotFound, ErrConsumed, ErrExpired). next must be in realm;
+	// ErrAlreadyExists if its hash or ID is taken.
 	RotateRefreshToken(ctx context.Context, realm, oldHash string, next RefreshToken, now time.Time) error
 	// DeleteRefreshToken removes a token by its public ID; absent is not an error.
 	DeleteRefreshToken(ctx context.Context, realm, id string) error
@@ -270,7 +293,8 @@ type LoginFailures struct {
 type LoginFailureStore interface {
 	// UpdateLoginFailures applies fn to the current record (zero value with
 	// Realm and Key set when absent) in one transaction; when fn returns a
-	// record with NumFailures == 0 and a zero LockedUntil, the record is deleted.
+	// record with NumFailures == 0 and a zero LockedUntil, the record is
+	// deleted. fn may be called more than once (see the package comment).
 	UpdateLoginFailures(ctx context.Context, realm, key string, fn func(LoginFailures) (LoginFailures, error)) (LoginFailures, error)
 	// GetLoginFailures returns the record or ErrNotFound.
 	GetLoginFailures(ctx context.Context, realm, key string) (LoginFailures, error)
@@ -290,13 +314,17 @@ type OutboxEntry struct {
 
 // Outbox is a durable queue of work items.
 type Outbox interface {
-	// EnqueueOutbox stores entries in one transaction.
+	// EnqueueOutbox stores entries in one transaction. Entries with an empty
+	// ID get a unique time-ordered one; caller-set IDs must sort byte-wise in
+	// time order. ErrAlreadyExists (and nothing stored) if an ID is already
+	// queued or repeated.
 	EnqueueOutbox(ctx context.Context, entries ...OutboxEntry) error
-	// DueOutbox returns up to limit entries whose NextAttemptAt is not after now,
-	// oldest first.
+	// DueOutbox returns up to limit (<= 0: all) entries whose NextAttemptAt is
+	// not after now, oldest (lowest ID) first.
 	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxEntry, error)
 	// UpdateOutbox applies fn to the entry in one transaction (record an
-	// attempt, reschedule); ErrNotFound if absent.
+	// attempt, reschedule); ErrNotFound if absent. fn may be called more than
+	// once (see the package comment).
 	UpdateOutbox(ctx context.Context, id string, fn func(OutboxEntry) (OutboxEntry, error)) (OutboxEntry, error)
 	// DeleteOutbox removes a delivered or abandoned entry; absent is not an error.
 	DeleteOutbox(ctx context.Context, id string) error
@@ -305,7 +333,10 @@ type Outbox interface {
 }
 
 // Tx is the subset of writes that can be combined into one atomic unit of work
-// across aggregates (e.g. create users and enqueue their outbox entries).
+// across aggregates (e.g. create users and enqueue their outbox entries). Its
+// methods behave as the Store methods of the same name and see the
+// transaction's own writes. A method that refuses (ErrAlreadyExists) has
+// written nothing, so fn may carry on; returning the error rolls back all.
 type Tx interface {
 	GetUserByEmail(realm, email string) (User, error)
 	CreateUser(u User) error
@@ -317,7 +348,7 @@ type Tx interface {
 type Transactor interface {
 	// InTx runs fn in a single read-write transaction. fn may be called more
 	// than once if the backend batches transactions, so it must not have side
-	// effects outside tx.
+	// effects outside tx. fn's error rolls back and is returned unchanged.
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 }
 
@@ -335,6 +366,11 @@ type Store interface {
 	Transactor
 	// Sweep deletes expired auth requests, sessions, one-time tokens, refresh
 	// tokens, revocations and stale login failures; it returns how many records it removed.
+	// A record expires once now is not before its ExpiresAt (a zero ExpiresAt
+	// counts as expired); a session also once past a non-zero IdleUntil, and
+	// it takes its bound refresh tokens with it (they count as removed). Login
+	// failures are stale when LockedUntil is before now and LastFailure is
+	// more than 12 hours before now.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 	// Ping reports whether the backend can serve requests (ErrUnavailable if not).
 	Ping(ctx context.Context) error

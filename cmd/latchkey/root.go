@@ -64,7 +64,14 @@ func newConfigCmd(load func() (*config.Config, error)) *cobra.Command {
 	return c
 }
 
-func newLogger(cfg *config.Config) *slog.Logger {
+func newLogger(cfg *config.Config) *slog.Logger { return loggerAt(cfg, logLevel(cfg)) }
+
+// newLibraryLogger is the logger of third-party libraries: at least warn.
+func newLibraryLogger(cfg *config.Config) *slog.Logger {
+	return loggerAt(cfg, max(logLevel(cfg), slog.LevelWarn))
+}
+
+func logLevel(cfg *config.Config) slog.Level {
 	var level slog.Level
 	switch strings.ToLower(cfg.Log.Level) {
 	case "debug":
@@ -76,6 +83,10 @@ func newLogger(cfg *config.Config) *slog.Logger {
 	default:
 		level = slog.LevelInfo
 	}
+	return level
+}
+
+func loggerAt(cfg *config.Config, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))

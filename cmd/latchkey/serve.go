@@ -36,8 +36,9 @@ func newServeCmd(load func() (*config.Config, error)) *cobra.Command {
 
 func serve(ctx context.Context, cfg *config.Config, demo bool) error {
 	logger := newLogger(cfg)
-	// zitadel/oidc logs only through slog.Default since v3.48.
-	slog.SetDefault(logger)
+	// zitadel/oidc logs only through slog.Default since v3.48; its info lines
+	// (one per registered route and realm) are noise, so it gets warnings and up.
+	slog.SetDefault(newLibraryLogger(cfg))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -70,6 +70,8 @@ func New(t testing.TB, yamlConfig string, opts ...Options) *Env {
 	if err != nil {
 		t.Fatalf("load test config: %v", err)
 	}
+	// zitadel/oidc logs through slog.Default; keep its info lines out of test output.
+	slog.SetDefault(slog.New(slog.NewTextHandler(logSink(), &slog.HandlerOptions{Level: slog.LevelWarn})))
 	e := &Env{T: t, Config: cfg, Clock: &Clock{}, Logs: &LogBuffer{}}
 	var h atomic.Pointer[http.Handler]
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
