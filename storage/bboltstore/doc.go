@@ -45,10 +45,11 @@
 // Every read-modify-write and every multi-bucket write is one bbolt
 // transaction; bbolt serialises writers, which is what makes
 // ConsumeOneTimeToken and RotateRefreshToken have exactly one winner. Hot
-// write paths go through db.Batch so that concurrent requests share a commit
-// and its fsync; their functions may run more than once, which is why the
-// updaters of UpdateAuthRequest, UpdateLoginFailures, UpdateOutbox and InTx
-// must be free of side effects. Consumed, superseded and rotated tokens stay
+// write paths go through db.Batch when other writes are in flight, so that
+// concurrent requests share a commit and its fsync (a lone write commits at
+// once rather than wait for company); their functions may run more than
+// once, which is why the updaters of UpdateAuthRequest, UpdateLoginFailures,
+// UpdateOutbox and InTx must be free of side effects. Consumed, superseded and rotated tokens stay
 // as tombstones until they expire, so that reuse is reported as ErrConsumed,
 // and Sweep removes them in bounded chunks.
 package bboltstore

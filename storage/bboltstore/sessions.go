@@ -2,6 +2,7 @@ package bboltstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -193,7 +194,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, realm, userID string) er
 // tokens, returning how many records (session and tokens) it removed.
 func deleteSession(tx *bolt.Tx, realm, id string) (int, error) {
 	sess, err := getSession(tx, realm, id)
-	if err == storage.ErrNotFound {
+	if errors.Is(err, storage.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {

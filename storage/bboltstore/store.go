@@ -76,7 +76,8 @@ type Options struct {
 	// a crash can lose acknowledged writes or corrupt the file.
 	NoSync bool
 	// Now is the clock for expiry checks that take no caller-supplied time
-	// (GetAuthRequest, UpdateAuthRequest); nil means time.Now.
+	// (GetAuthRequest, UpdateAuthRequest), for methods given a zero time and
+	// for generated outbox IDs; nil means time.Now.
 	Now func() time.Time
 	// MaxBatchDelay is how long a write on a hot path (token issue and
 	// consume, refresh rotation, login failures, outbox, InTx) that arrives
@@ -88,7 +89,8 @@ type Options struct {
 }
 
 // Store is the bbolt implementation of storage.Store. It is safe for
-// concurrent use; one process at a time may hold the file open.
+// concurrent use. Only one Store (in one process) can hold a file open: a
+// second Open of the same path waits Options.Timeout for the lock.
 type Store struct {
 	db   *bolt.DB
 	path string
@@ -237,17 +239,21 @@ func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) (refusal, err er
 		refusal, fnErr = fn(tx)
 		return fnErr
 	}
-	var err error
-	if s.batchWriters.Add(1) == 1 {
-		err = s.db.Update(run)
-	} else {
-		err = s.db.Batch(run)
-	}
-	s.batchWriters.Add(-1)
+	err := s.runBatched(run)
 	if err != nil {
 		return txErr(err, fnErr)
 	}
 	return refusal
+}
+
+// runBatched runs fn at once when no other batched write is in flight, else
+// through db.Batch.
+func (s *Store) runBatched(fn func(tx *bolt.Tx) error) error {
+	defer s.batchWriters.Add(-1)
+	if s.batchWriters.Add(1) == 1 {
+		return s.db.Update(fn)
+	}
+	return s.db.Batch(fn)
 }
 
 // txErr tells the error of a transaction's function (returned as is) from a
