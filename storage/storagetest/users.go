@@ -3,6 +3,7 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/latchkey/latchkey/storage"
@@ -31,10 +32,19 @@ func testUsers(t *testing.T, h harness) {
 		s := h.store(t)
 		u := newUser("a", "u1", "Alice@Example.com", "Alice")
 		mustOK(t, "CreateUser", s.CreateUser(ctx, u))
+		want := u
+		want.Roles = slices.Clone(u.Roles)
+		// The store keeps its own copy: later writes to the caller's slices,
+		// or to the slices of a returned record, change nothing.
+		u.Roles[1] = "hacked"
 
 		got, err := s.GetUser(ctx, "a", "u1")
 		wantErr(t, "GetUser", err, nil)
-		equal(t, "GetUser", got, u)
+		equal(t, "GetUser", got, want)
+		got.Roles[0] = "hacked"
+		got, _ = s.GetUser(ctx, "a", "u1")
+		equal(t, "GetUser after the caller modified slices", got, want)
+		u = want
 
 		lookups := []struct {
 			name   string
