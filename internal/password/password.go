@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -110,16 +111,19 @@ func parse(phc string) (Params, []byte, []byte, error) {
 
 // dummyHash is verified against when the account does not exist, so that an
 // unknown user costs the same time as a wrong password.
-var dummyHash = func() string {
+// It is built on first use, not at start, so that commands that never check a
+// password do not pay for an argon2id run.
+var dummyHash = sync.OnceValue(func() string {
 	h, err := Hash("latchkey-dummy-password")
 	if err != nil {
-		panic(err)
+		// crypto/rand failing leaves no safe way to continue.
+		panic(fmt.Sprintf("build dummy password hash: %v", err))
 	}
 	return h
-}()
+})
 
 // VerifyDummy spends the time of one Verify and always returns ErrMismatch.
 func VerifyDummy(password string) error {
-	_ = Verify(password, dummyHash)
+	_ = Verify(password, dummyHash())
 	return ErrMismatch
 }
