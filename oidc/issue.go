@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -135,7 +134,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c *realm.Client, src refre
 	}
 	resp := &oidc.AccessTokenResponse{
 		AccessToken: access, TokenType: oidc.BearerToken, Scope: src.GetScopes(),
-		ExpiresIn: uint64(time.Until(claims.ExpiresAt()).Round(time.Second).Seconds()),
+		ExpiresIn: uint64(claims.Expiry - claims.IssuedAt),
 	}
 	if c.AllowsGrant(realm.GrantRefreshToken) {
 		if resp.RefreshToken, err = p.issueRefreshToken(ctx, src, currentRefresh); err != nil {
@@ -152,21 +151,26 @@ func (p *Provider) tokenResponse(ctx context.Context, c *realm.Client, src refre
 	return resp, nil
 }
 
-// revoke ends a token by value or id: a JWT access token's id is recorded as
-// revoked until it expires; a refresh token (value or id) is deleted.
-func (p *Provider) revoke(ctx context.Context, tokenOrID, clientID string) error {
-	if strings.Count(tokenOrID, ".") == 2 {
-		c, err := p.realm.Tokens.VerifySignature(tokenOrID)
-		if err != nil {
-			return nil // RFC 7009: invalid tokens do not cause an error
+// revoke ends a token the requesting client holds: a JWT access token's id is
+// recorded as revoked until it expires; a refresh token is deleted. Tokens
+// issued to another client are left alone (RFC 7009 §2.1), and unknown or
+// invalid tokens are not an error (§2.2).
+func (p *Provider) revoke(ctx context.Context, token, clientID string) error {
+	if strings.Count(token, ".") == 2 {
+		c, err := p.realm.Tokens.VerifySignature(token)
+		if err != nil || !p.mayRevoke(c.AuthorizedParty, clientID) {
+			return nil
 		}
 		return p.realm.Tokens.Revoke(ctx, c.ID, c.ExpiresAt())
 	}
-	if rt, err := p.realm.Store.GetRefreshTokenByHash(ctx, p.realm.Name, hashSecret(tokenOrID)); err == nil {
-		if rt.ClientID != clientID {
-			return nil
-		}
-		return p.realm.Store.DeleteRefreshToken(ctx, p.realm.Name, rt.ID)
+	rt, err := p.realm.Store.GetRefreshTokenByHash(ctx, p.realm.Name, hashSecret(token))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("load refresh token: %w", err)
+	case rt.ClientID != clientID:
+		return nil
 	}
-	return p.realm.Store.DeleteRefreshToken(ctx, p.realm.Name, tokenOrID)
+	return p.realm.Store.DeleteRefreshToken(ctx, p.realm.Name, rt.ID)
 }

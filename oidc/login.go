@@ -29,6 +29,8 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	page := ui.Page{
 		Title: "Sign in", Heading: "Sign in to " + p.realm.DisplayName, RealmName: p.realm.DisplayName,
 		Action: p.realm.Issuer + pathLogin + "?authRequestID=" + a.ID, Email: a.LoginHint, ShowLink: p.opts.Links != nil,
+		// A successful POST redirects (via the callback) to the client.
+		FormTargets: []string{ui.FormTarget(a.RedirectURI)},
 	}
 	render := func(status int, msg string) {
 		page.CSRF = p.opts.CSRF.Token(w, r, purpose)

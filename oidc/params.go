@@ -21,6 +21,11 @@ type AuthParams struct {
 	Nonce               string
 	CodeChallenge       string
 	CodeChallengeMethod string
+	// AllowMissingPKCE lets a request without code_challenge pass for a
+	// client that requires PKCE. Only for flows started by a trusted caller
+	// rather than the client itself (the magic-link API, whose documented
+	// requests carry no PKCE); the authorization endpoint never sets it.
+	AllowMissingPKCE bool
 }
 
 // Reasons ValidateParams rejects a request. Callers map them to their wire format.
@@ -93,7 +98,7 @@ func checkParams(c *realm.Client, ap *AuthParams) error {
 		}
 	case ap.CodeChallengeMethod != "":
 		return ErrPKCE
-	case c.PKCERequired && strings.Contains(rt, "code"):
+	case c.PKCERequired && strings.Contains(rt, "code") && !ap.AllowMissingPKCE:
 		return ErrPKCE
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -141,7 +142,13 @@ func newProvider(ctx context.Context, r *realm.Realm, opts *Options) (*Provider,
 func (p *Provider) corsOptions() *cors.Options {
 	var origins []string
 	for _, c := range p.realm.Clients() {
-		origins = append(origins, c.WebOrigins...)
+		for _, o := range c.WebOrigins {
+			if o == "+" { // Keycloak: the origins of the client's redirect URIs
+				origins = append(origins, redirectOrigins(c)...)
+				continue
+			}
+			origins = append(origins, o)
+		}
 	}
 	return &cors.Options{
 		AllowedOrigins:   origins,
@@ -149,6 +156,18 @@ func (p *Provider) corsOptions() *cors.Options {
 		AllowedHeaders:   []string{"Authorization", "Content-Type"},
 		AllowCredentials: true,
 	}
+}
+
+// redirectOrigins returns the scheme://host origins of a client's redirect
+// URIs (exact and wildcard), which Keycloak's web origin "+" stands for.
+func redirectOrigins(c *realm.Client) []string {
+	var out []string
+	for _, raw := range append(append([]string(nil), c.RedirectURIs...), c.RedirectPrefixes...) {
+		if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Host != "" {
+			out = append(out, u.Scheme+"://"+u.Host)
+		}
+	}
+	return out
 }
 
 func (p *Provider) opClient(c *realm.Client) *opClient {

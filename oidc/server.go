@@ -39,6 +39,11 @@ func (s *server) Keys(context.Context, *op.Request[struct{}]) (*op.Response, err
 // strings exactly), defaults the response mode of implicit and hybrid flows to
 // fragment, and lets a Keycloak-style wildcard redirect URI match.
 func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	// The library turns a failed client lookup into a 500; an unknown client
+	// is a bad request, answered here and never redirected.
+	if _, ok := s.p.realm.Client(r.Data.ClientID); !ok && r.Data.ClientID != "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("Client not found.")
+	}
 	if rt := realm.NormalizeResponseType(string(r.Data.ResponseType)); rt != "" {
 		r.Data.ResponseType = oidc.ResponseType(rt)
 		if r.Data.ResponseMode == "" && rt != "code" {
@@ -78,11 +83,17 @@ func (s *server) Authorize(ctx context.Context, cr *op.ClientRequest[oidc.AuthRe
 		CodeChallengeMethod: string(ar.CodeChallengeMethod)}
 	switch err := checkParams(c, &ap); {
 	case errors.Is(err, ErrResponseTypeOrMode):
-		if ar.ResponseMode != "" && ar.ResponseMode != oidc.ResponseModeQuery && ar.ResponseMode != oidc.ResponseModeFragment && ar.ResponseMode != oidc.ResponseModeFormPost {
-			ar.ResponseMode = ""
-			return nil, oidc.ErrInvalidRequest().WithDescription("Invalid parameter: response_mode")
+		if !c.AllowsResponseType(string(ar.ResponseType)) {
+			return nil, oidc.ErrUnauthorizedClient().WithDescription("Client is not allowed to initiate browser login with given response_type.")
 		}
-		return nil, oidc.ErrUnauthorizedClient().WithDescription("Client is not allowed to initiate browser login with given response_type and response_mode.")
+		// The response type is fine, so the mode is not: an unknown one, or
+		// query for a response type that returns tokens. The error goes back
+		// in the response type's default mode, never with tokens in a query.
+		ar.ResponseMode = ""
+		if ar.ResponseType != oidc.ResponseTypeCode {
+			ar.ResponseMode = oidc.ResponseModeFragment
+		}
+		return nil, oidc.ErrInvalidRequest().WithDescription("Invalid parameter: response_mode")
 	case errors.Is(err, ErrOpenIDScopeRequired):
 		return nil, oidc.ErrInvalidScope().WithDescription("Missing openid scope")
 	case errors.Is(err, ErrNonceRequired):

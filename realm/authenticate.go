@@ -15,6 +15,10 @@ var (
 	ErrUnknownUser   = errors.New("unknown user")
 	ErrWrongPassword = errors.New("wrong password")
 	ErrUserDisabled  = errors.New("user disabled")
+	// ErrLockoutStarted accompanies ErrWrongPassword (errors.Is matches both)
+	// when this failure reached the failure factor and locked the account, so
+	// callers can count and log lockouts exactly once.
+	ErrLockoutStarted = errors.New("account locked by this failure")
 )
 
 // LockedError means the account is temporarily locked by the brute-force
@@ -44,18 +48,23 @@ func (r *Realm) Authenticate(ctx context.Context, login, pw string) (storage.Use
 		_ = password.VerifyDummy(pw)
 		return storage.User{}, ErrUserDisabled
 	}
+	wrong := ErrWrongPassword
 	if r.BruteForce.Enabled {
-		if err := r.reserveAttempt(ctx, u.ID); err != nil {
+		lockedNow, err := r.reserveAttempt(ctx, u.ID)
+		if err != nil {
 			return storage.User{}, err
+		}
+		if lockedNow {
+			wrong = fmt.Errorf("%w: %w", ErrWrongPassword, ErrLockoutStarted)
 		}
 	}
 	if u.PasswordHash == "" {
 		_ = password.VerifyDummy(pw)
-		return storage.User{}, ErrWrongPassword
+		return storage.User{}, wrong
 	}
 	switch err := password.Verify(pw, u.PasswordHash); {
 	case errors.Is(err, password.ErrMismatch):
-		return storage.User{}, ErrWrongPassword
+		return storage.User{}, wrong
 	case err != nil:
 		return storage.User{}, fmt.Errorf("verify password of user %q: %w", u.ID, err)
 	}
@@ -69,12 +78,14 @@ func (r *Realm) Authenticate(ctx context.Context, login, pw string) (storage.Use
 
 // reserveAttempt counts the attempt as a failure in advance (Keycloak's
 // numFailures) and locks the account when the count reaches a multiple of the
-// failure factor.
-func (r *Realm) reserveAttempt(ctx context.Context, userID string) error {
+// failure factor; lockedNow reports that this attempt set the lock.
+func (r *Realm) reserveAttempt(ctx context.Context, userID string) (lockedNow bool, err error) {
 	bf := r.BruteForce
 	var locked *LockedError
-	_, err := r.Store.UpdateLoginFailures(ctx, r.Name, userID, func(f storage.LoginFailures) (storage.LoginFailures, error) {
-		locked = nil
+	_, err = r.Store.UpdateLoginFailures(ctx, r.Name, userID, func(f storage.LoginFailures) (storage.LoginFailures, error) {
+		// The store may run this function more than once (batched writes):
+		// start from a clean slate each time.
+		locked, lockedNow = nil, false
 		now := r.Now()
 		if now.Before(f.LockedUntil) {
 			locked = &LockedError{RetryAfter: f.LockedUntil.Sub(now)}
@@ -91,16 +102,17 @@ func (r *Realm) reserveAttempt(ctx context.Context, userID string) error {
 				wait = bf.MaxWait
 			}
 			f.LockedUntil = now.Add(wait)
+			lockedNow = true
 		}
 		return f, nil
 	})
 	if locked != nil && errors.As(err, &locked) {
-		return locked
+		return false, locked
 	}
 	if err != nil {
-		return fmt.Errorf("record login attempt in realm %q: %w", r.Name, err)
+		return false, fmt.Errorf("record login attempt in realm %q: %w", r.Name, err)
 	}
-	return nil
+	return lockedNow, nil
 }
 
 // ResetLoginFailures clears the brute-force counter of a user (after a

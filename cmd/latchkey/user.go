@@ -65,6 +65,11 @@ func readPassword(cmd *cobra.Command, flag string) (string, error) {
 	return pw, nil
 }
 
+// extraUserCommands build further `user` subcommands. Other files of this
+// package append to it from init, so a feature adds its admin command without
+// editing newUserCmd. realmName points at the --realm flag's value.
+var extraUserCommands []func(load func() (*config.Config, error), realmName *string) *cobra.Command
+
 func newUserCmd(load func() (*config.Config, error)) *cobra.Command {
 	var realmName string
 	c := &cobra.Command{Use: "user", Short: "Manage users (the server must be stopped)"}
@@ -186,5 +191,8 @@ func newUserCmd(load func() (*config.Config, error)) *cobra.Command {
 		},
 	}
 	c.AddCommand(add, setPw, enable("disable", false), enable("enable", true), unlock, list)
+	for _, extra := range extraUserCommands {
+		c.AddCommand(extra(load, &realmName))
+	}
 	return c
 }

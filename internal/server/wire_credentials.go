@@ -2,9 +2,27 @@ package server
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/gorilla/mux"
+
+	"github.com/latchkey/latchkey/internal/credentials"
+	"github.com/latchkey/latchkey/oidc"
 )
 
 // mountCredentials mounts /user/login and /wf/generate-user-token per realm and at the root.
-func (d *deps) mountCredentials(ctx context.Context, r *mux.Router) error { return nil }
+func (d *deps) mountCredentials(ctx context.Context, r *mux.Router) error {
+	keys, err := credentials.LoadAPIKeys(d.server.Config.Storage.Path)
+	if err != nil {
+		return fmt.Errorf("load API key secret: %w", err)
+	}
+	h, err := credentials.New(credentials.Options{
+		Realms: d.server.Realms, Proxies: d.server.Proxies, Logger: d.server.logger,
+		MaxBody: d.server.Config.Server.MaxBodyBytes, APIKeys: keys,
+	})
+	if err != nil {
+		return err
+	}
+	h.Mount(r, oidc.Prefixes)
+	return nil
+}

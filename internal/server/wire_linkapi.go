@@ -2,10 +2,63 @@ package server
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/gorilla/mux"
+
+	"github.com/latchkey/latchkey/internal/genlink"
+	"github.com/latchkey/latchkey/internal/mail"
+	"github.com/latchkey/latchkey/internal/outbox"
+	"github.com/latchkey/latchkey/realm"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // mountLinkAPI mounts /generate-link-api/ per realm and at the root, and adds
-// the outbox worker to the server's background workers.
-func (d *deps) mountLinkAPI(ctx context.Context, r *mux.Router) error { return nil }
+// the outbox worker (which delivers the API's workflows) to the server's
+// background workers.
+func (d *deps) mountLinkAPI(ctx context.Context, r *mux.Router) error {
+	s := d.server
+	worker := outbox.New(s.Store, outbox.Options{Logger: s.logger, Now: s.opts.Now})
+	senders := mail.NewCache(s.logger)
+	deliveries := &genlink.Deliveries{Realms: s.Realms, Mailer: func(rl *realm.Realm) mail.Sender {
+		sender, err := senders.Sender(mailConfig(rl.SMTP))
+		if err != nil {
+			s.logger.Warn("application link mail: unusable SMTP settings", "realm", rl.Name, "error", err)
+			return nil
+		}
+		return sender
+	}}
+	deliveries.Register(worker)
+	h := &genlink.Handler{
+		Realms:  s.Realms,
+		Service: &genlink.Service{Notify: worker.Notify},
+		// The providers exist by now, but are looked up per request so that
+		// this wiring does not depend on the order of New's steps.
+		Sessions: func(ctx context.Context, r *http.Request, name string) (storage.User, bool) {
+			if s.OIDC == nil {
+				return storage.User{}, false
+			}
+			p, ok := s.OIDC.Get(name)
+			if !ok {
+				return storage.User{}, false
+			}
+			_, u, ok := p.CurrentSession(ctx, r)
+			return u, ok
+		},
+		Proxies: s.Proxies,
+		MaxBody: s.Config.Server.MaxBodyBytes,
+		Logger:  s.logger,
+	}
+	h.Mount(r)
+	s.workers = append(s.workers, func(ctx context.Context) {
+		worker.Run(ctx)
+		_ = senders.Close() // idle SMTP connections
+	})
+	return nil
+}
+
+// mailConfig maps a realm's effective SMTP settings to the mail package's.
+func mailConfig(c realm.SMTP) mail.Config {
+	return mail.Config{Host: c.Host, Port: c.Port, From: c.From, Username: c.Username,
+		Password: c.Password, Security: c.Security, Timeout: c.Timeout}
+}

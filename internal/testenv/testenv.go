@@ -46,6 +46,10 @@ type Env struct {
 	Clock *Clock
 	Logs  *LogBuffer
 	path  string
+	// handler is what the listener serves; stop ends the running server and
+	// store (once). Restart uses both.
+	handler *atomic.Pointer[http.Handler]
+	stop    func()
 }
 
 // Options adjust New.
@@ -120,17 +124,21 @@ func (e *Env) start(cfg *config.Config, h *atomic.Pointer[http.Handler]) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv.Start(ctx)
-	e.Store, e.Server = store, srv
+	e.Store, e.Server, e.handler = store, srv, h
 	handler := srv.Handler
 	h.Store(&handler)
-	t.Cleanup(func() {
-		cancel()
-		srv.Wait()
-		if err := store.Check(); err != nil {
-			t.Errorf("bbolt consistency check: %v", err)
-		}
-		store.Close()
-	})
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			srv.Wait()
+			if err := store.Check(); err != nil {
+				t.Errorf("bbolt consistency check: %v", err)
+			}
+			store.Close()
+		})
+	}
+	t.Cleanup(e.stop)
 }
 
 // logSink is where server logs go besides the buffer: stderr with -v and

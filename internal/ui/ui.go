@@ -45,6 +45,11 @@ type Page struct {
 	LinkText  string
 	ShowLink  bool // login page: offer "email me a sign-in link"
 	MinLength int
+	// FormTargets are extra CSP form-action sources. Browsers apply
+	// form-action to the whole redirect chain of a form submission, so a form
+	// whose answer redirects to a client (login, magic-link confirmation)
+	// must list the client's redirect origin.
+	FormTargets []string
 }
 
 // Render writes the named page with status and the security headers of a page.
@@ -54,7 +59,7 @@ func Render(w http.ResponseWriter, secure bool, status int, name string, p Page)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	httpx.PageHeaders(w, secure, nil, nil)
+	httpx.PageHeaders(w, secure, nil, p.FormTargets)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
@@ -80,12 +85,23 @@ func FormPost(w http.ResponseWriter, secure bool, redirectURI string, params url
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	target := redirectURI
-	if u, err := url.Parse(redirectURI); err == nil && u.Scheme != "" && u.Host != "" {
-		target = u.Scheme + "://" + u.Host
-	}
-	httpx.PageHeaders(w, secure, []string{AutoSubmitHash}, []string{target})
+	httpx.PageHeaders(w, secure, []string{AutoSubmitHash}, []string{FormTarget(redirectURI)})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = buf.WriteTo(w)
+}
+
+// FormTarget is the CSP form-action source that allows a form (or the
+// redirect chain of a form submission) to reach redirectURI: its origin, or
+// its scheme for custom-scheme URIs of native apps (com.example.app:/cb).
+func FormTarget(redirectURI string) string {
+	u, err := url.Parse(redirectURI)
+	switch {
+	case err != nil || u.Scheme == "":
+		return redirectURI
+	case u.Host != "":
+		return u.Scheme + "://" + u.Host
+	default:
+		return u.Scheme + ":"
+	}
 }

@@ -1,0 +1,69 @@
+package crashtest
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// MailSink is an SMTP server on loopback that accepts and counts every
+// message and keeps none, for runs that send too much mail to keep (the
+// tests that read mail use testenv's capturing server instead).
+type MailSink struct {
+	Port     int
+	server   *smtp.Server
+	messages atomic.Int64
+}
+
+// StartMailSink listens on 127.0.0.1 (plain SMTP, no auth).
+func StartMailSink() (*MailSink, error) {
+	m := &MailSink{}
+	s := smtp.NewServer(sinkBackend{m})
+	s.Domain = "localhost"
+	s.ReadTimeout, s.WriteTimeout = 30*time.Second, 30*time.Second
+	s.MaxMessageBytes = 1 << 20
+	s.ErrorLog = quietLogger{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen smtp sink: %w", err)
+	}
+	m.Port, m.server = ln.Addr().(*net.TCPAddr).Port, s
+	go func() { _ = s.Serve(ln) }()
+	return m, nil
+}
+
+// Messages is the number of messages accepted so far.
+func (m *MailSink) Messages() int64 { return m.messages.Load() }
+
+// Close stops the server.
+func (m *MailSink) Close() error { return m.server.Close() }
+
+type sinkBackend struct{ m *MailSink }
+
+func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return sinkSession(b), nil }
+
+type sinkSession struct{ m *MailSink }
+
+func (sinkSession) AuthPlain(string, string) error       { return nil }
+func (sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (sinkSession) Reset()                               {}
+func (sinkSession) Logout() error                        { return nil }
+func (s sinkSession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	s.m.messages.Add(1)
+	return nil
+}
+
+// quietLogger drops go-smtp's connection error lines (a client that hangs
+// up is not news here).
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+func (quietLogger) Println(...any)        {}

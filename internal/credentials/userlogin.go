@@ -1,0 +1,140 @@
+package credentials
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/realm"
+)
+
+// Messages of /user/login. The 200, 404 and 405 texts are the seed's.
+const (
+	msgLoginSuccess         = "Success"
+	msgLoginInvalidUser     = "Please provide valid user details"
+	msgLoginInvalidPassword = "Please provide valid password"
+	msgLoginRealmNotFound   = "Realm not found"
+	msgLoginMethod          = "Method not allowed"
+	msgLoginTooLarge        = "Request body too large"
+	msgLoginLocked          = "Too many failed login attempts, please try again later"
+	msgLoginRateLimited     = "Too many requests, please try again later"
+	msgLoginUnavailable     = "Service temporarily unavailable"
+	msgLoginInternal        = "Internal server error"
+)
+
+// loginRequest is the seed's request body. Pointers tell a missing or null
+// field from an empty one only for the error message; both are "required".
+type loginRequest struct {
+	EmailID  *string `json:"emailId"`
+	Password *string `json:"password"`
+}
+
+// loginResponse is the seed's envelope; the HTTP status always equals
+// ResponseCode.
+type loginResponse struct {
+	ResponseCode    int        `json:"responseCode"`
+	ResponseMessage string     `json:"responseMessage"`
+	ResponseData    *loginData `json:"responseData,omitempty"`
+}
+
+// loginData is the seed's success payload, in the seed's field order.
+type loginData struct {
+	Token  string `json:"token"`
+	APIKey string `json:"apiKey"`
+	// Expiry is the token's remaining lifetime in seconds, a string as in the seed.
+	Expiry  string `json:"expiry"`
+	EmailID string `json:"emailId"`
+}
+
+// userLogin serves POST /user/login: {"emailId","password"} → token and API key.
+//
+// An emailId that is not an email address gets the seed's 404 ("the email
+// provided is invalid or the user does not exist"), and so does a disabled
+// user, whose password is not checked: the answer does not tell a disabled
+// account from a missing one, nor confirm its password.
+func (h *Handler) userLogin(rl *realm.Realm, w http.ResponseWriter, r *http.Request) error {
+	if err := h.allowIP(rl, r); err != nil {
+		return err
+	}
+	var req loginRequest
+	if err := h.decode(r, &req); err != nil {
+		return err
+	}
+	var email, pw string
+	if req.EmailID != nil {
+		email = strings.TrimSpace(*req.EmailID)
+	}
+	if req.Password != nil {
+		pw = *req.Password
+	}
+	switch {
+	case email == "":
+		return &inputError{msg: "emailId is required"}
+	case pw == "":
+		return &inputError{msg: "password is required"}
+	case len(pw) > maxPasswordBytes:
+		return &inputError{msg: "password is too long"}
+	}
+	email, err := realm.NormalizeEmail(email)
+	if err != nil {
+		return errInvalidEmail
+	}
+	ctx := r.Context()
+	u, err := h.authenticate(ctx, rl, email, pw)
+	if err != nil {
+		return err
+	}
+	raw, claims, err := h.mint(ctx, rl, u, apiUserLogin)
+	if err != nil {
+		return err
+	}
+	h.observeSuccess(r, rl, apiUserLogin, u)
+	httpx.WriteJSON(w, http.StatusOK, loginResponse{
+		ResponseCode: http.StatusOK, ResponseMessage: msgLoginSuccess,
+		ResponseData: &loginData{
+			Token: raw, APIKey: h.o.APIKeys.Key(u),
+			Expiry:  strconv.FormatInt(claims.Expiry-claims.IssuedAt, 10),
+			EmailID: u.Email,
+		},
+	})
+	return nil
+}
+
+// writeLoginError answers err in /user/login's shape.
+func writeLoginError(w http.ResponseWriter, _ *http.Request, err error) {
+	status, msg := loginErrorStatus(err)
+	if d, ok := retryAfter(err); ok {
+		setRetryAfter(w, d)
+	}
+	httpx.WriteJSON(w, status, loginResponse{ResponseCode: status, ResponseMessage: msg})
+}
+
+func loginErrorStatus(err error) (int, string) {
+	var input *inputError
+	var locked *realm.LockedError
+	var limited *limitedError
+	switch {
+	case errors.Is(err, errRealmNotFound):
+		return http.StatusNotFound, msgLoginRealmNotFound
+	case errors.Is(err, errMethodNotAllowed):
+		return http.StatusMethodNotAllowed, msgLoginMethod
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge, msgLoginTooLarge
+	case errors.As(err, &input):
+		return http.StatusBadRequest, input.msg
+	case errors.As(err, &locked):
+		return http.StatusTooManyRequests, msgLoginLocked
+	case errors.As(err, &limited):
+		return http.StatusTooManyRequests, msgLoginRateLimited
+	case errors.Is(err, realm.ErrUnknownUser), errors.Is(err, realm.ErrUserDisabled), errors.Is(err, errInvalidEmail):
+		return http.StatusNotFound, msgLoginInvalidUser
+	case errors.Is(err, realm.ErrWrongPassword):
+		return http.StatusMethodNotAllowed, msgLoginInvalidPassword
+	case isUnavailable(err):
+		return http.StatusServiceUnavailable, msgLoginUnavailable
+	default:
+		return http.StatusInternalServerError, msgLoginInternal
+	}
+}

@@ -1,0 +1,293 @@
+package outbox_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/outbox"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/bboltstore"
+)
+
+// clock is a settable test clock.
+type clock struct{ off atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type fixture struct {
+	store *bboltstore.Store
+	clock *clock
+	logs  *syncBuffer
+	w     *outbox.Worker
+	stop  func()
+}
+
+// start opens a real bbolt store in a temp dir and runs a worker over it;
+// register handlers with reg before it runs.
+func start(t *testing.T, opts outbox.Options, reg func(w *outbox.Worker)) *fixture {
+	t.Helper()
+	c := &clock{}
+	store, err := bboltstore.Open(t.TempDir()+"/outbox.db", bboltstore.Options{Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.Now = c.now
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 20 * time.Millisecond
+	}
+	w := outbox.New(store, opts)
+	reg(w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(func() {
+		stop()
+		if err := store.Check(); err != nil {
+			t.Errorf("bbolt check: %v", err)
+		}
+		store.Close()
+	})
+	return &fixture{store: store, clock: c, logs: logs, w: w, stop: stop}
+}
+
+func (f *fixture) enqueue(t *testing.T, kind string, payloads ...string) {
+	t.Helper()
+	var es []storage.OutboxEntry
+	for _, p := range payloads {
+		es = append(es, storage.OutboxEntry{Realm: "r", Kind: kind, Payload: []byte(p), NextAttemptAt: f.clock.now(), CreatedAt: f.clock.now()})
+	}
+	if err := f.store.EnqueueOutbox(context.Background(), es...); err != nil {
+		t.Fatal(err)
+	}
+	f.w.Notify()
+}
+
+func (f *fixture) all(t *testing.T) []storage.OutboxEntry {
+	t.Helper()
+	es, err := f.store.DueOutbox(context.Background(), time.Now().Add(1000*time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// scripted returns a handler whose attempts return errs in order (nil when
+// exhausted) and records the payloads it saw.
+type scripted struct {
+	mu     sync.Mutex
+	errs   []error
+	seen   []string
+	policy outbox.Policy
+}
+
+func (s *scripted) Prepare(e storage.OutboxEntry) (outbox.Delivery, error) {
+	return outbox.Delivery{Policy: s.policy, Do: func(context.Context) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.seen = append(s.seen, string(e.Payload))
+		if len(s.errs) == 0 {
+			return nil
+		}
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		return err
+	}}, nil
+}
+
+func (s *scripted) attempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.seen)
+}
+
+func TestDeliverAndDelete(t *testing.T) {
+	h := &scripted{}
+	f := start(t, outbox.Options{PollInterval: time.Hour}, func(w *outbox.Worker) { w.Register("k", h) })
+	f.enqueue(t, "k", "one", "two", "three")
+	waitFor(t, "three deliveries", func() bool { return h.attempts() == 3 })
+	waitFor(t, "an empty queue", func() bool { return len(f.all(t)) == 0 })
+}
+
+func TestRetryBackoffAndGiveUp(t *testing.T) {
+	fail := errors.New("receiver answered 500")
+	h := &scripted{errs: []error{fail, fail, fail}, policy: outbox.Policy{MaxAttempts: 3, InitialBackoff: time.Minute}}
+	f := start(t, outbox.Options{}, func(w *outbox.Worker) { w.Register("k", h) })
+	f.enqueue(t, "k", "p")
+	for attempt, wantWait := range []time.Duration{time.Minute, 2 * time.Minute} {
+		waitFor(t, "a recorded failure", func() bool {
+			es := f.all(t)
+			return len(es) == 1 && es[0].Attempts == attempt+1
+		})
+		e := f.all(t)[0]
+		if wait := e.NextAttemptAt.Sub(f.clock.now()); wait > wantWait || wait < wantWait-5*time.Second {
+			t.Errorf("after failure %d the next attempt is in %s, want %s", attempt+1, wait, wantWait)
+		}
+		if e.LastError != fail.Error() {
+			t.Errorf("LastError = %q, want %q", e.LastError, fail.Error())
+		}
+		f.clock.advance(wantWait)
+	}
+	waitFor(t, "the entry to be given up", func() bool { return len(f.all(t)) == 0 })
+	if h.attempts() != 3 {
+		t.Errorf("attempts = %d, want MaxAttempts 3", h.attempts())
+	}
+	if !strings.Contains(f.logs.String(), "outbox: delivery given up") {
+		t.Errorf("giving up was not logged: %s", f.logs)
+	}
+}
+
+func TestAbandoned(t *testing.T) {
+	tests := []struct {
+		name, kind string
+		handler    outbox.Handler
+		wantLog    string
+	}{
+		{"unknown kind", "nobody", nil, `no handler for outbox kind \"nobody\"`},
+		{"prepare fails", "k", outbox.HandlerFunc(func(storage.OutboxEntry) (outbox.Delivery, error) {
+			return outbox.Delivery{}, errors.New("workflow gone")
+		}), "workflow gone"},
+		{"give up", "k", &scripted{errs: []error{outbox.GiveUp(errors.New("URL not allowed"))}, policy: outbox.Policy{MaxAttempts: 10}},
+			"URL not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t, outbox.Options{}, func(w *outbox.Worker) {
+				if tt.handler != nil {
+					w.Register("k", tt.handler)
+				}
+			})
+			f.enqueue(t, tt.kind, "p")
+			waitFor(t, "the entry to be dropped", func() bool { return len(f.all(t)) == 0 })
+			if logs := f.logs.String(); !strings.Contains(logs, "delivery given up") || !strings.Contains(logs, tt.wantLog) {
+				t.Errorf("logs lack the give-up line with %q: %s", tt.wantLog, logs)
+			}
+		})
+	}
+}
+
+func TestBoundedConcurrency(t *testing.T) {
+	const limit = 3
+	var running, peak atomic.Int32
+	release := make(chan struct{})
+	var done atomic.Int32
+	h := outbox.HandlerFunc(func(storage.OutboxEntry) (outbox.Delivery, error) {
+		return outbox.Delivery{Do: func(context.Context) error {
+			n := running.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			<-release
+			running.Add(-1)
+			done.Add(1)
+			return nil
+		}}, nil
+	})
+	f := start(t, outbox.Options{Concurrency: limit}, func(w *outbox.Worker) { w.Register("k", h) })
+	f.enqueue(t, "k", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
+	waitFor(t, "the slots to fill", func() bool { return running.Load() == limit })
+	time.Sleep(50 * time.Millisecond) // a few polls: nothing more may start
+	if p := peak.Load(); p != limit {
+		t.Fatalf("peak concurrency %d, want %d", p, limit)
+	}
+	close(release)
+	waitFor(t, "all ten", func() bool { return done.Load() == 10 })
+	if p := peak.Load(); p != limit {
+		t.Errorf("peak concurrency %d, want %d", p, limit)
+	}
+	waitFor(t, "an empty queue", func() bool { return len(f.all(t)) == 0 })
+}
+
+// TestShutdownKeepsEntry stops the worker during an attempt: the entry
+// stays queued, unchanged, for the next start.
+func TestShutdownKeepsEntry(t *testing.T) {
+	started := make(chan struct{})
+	h := outbox.HandlerFunc(func(storage.OutboxEntry) (outbox.Delivery, error) {
+		return outbox.Delivery{Policy: outbox.Policy{MaxAttempts: 1}, Do: func(ctx context.Context) error {
+			close(started)
+			<-ctx.Done()
+			return ctx.Err()
+		}}, nil
+	})
+	f := start(t, outbox.Options{}, func(w *outbox.Worker) { w.Register("k", h) })
+	f.enqueue(t, "k", "p")
+	<-started
+	f.stop()
+	es := f.all(t)
+	if len(es) != 1 || es[0].Attempts != 0 || es[0].LastError != "" {
+		t.Fatalf("queue after shutdown = %+v, want the entry untouched", es)
+	}
+}
+
+func TestAttemptTimeout(t *testing.T) {
+	h := outbox.HandlerFunc(func(storage.OutboxEntry) (outbox.Delivery, error) {
+		return outbox.Delivery{Policy: outbox.Policy{MaxAttempts: 5, Timeout: 20 * time.Millisecond}, Do: func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}}, nil
+	})
+	f := start(t, outbox.Options{}, func(w *outbox.Worker) { w.Register("k", h) })
+	f.enqueue(t, "k", "p")
+	waitFor(t, "the timed-out attempt to be recorded", func() bool {
+		es := f.all(t)
+		return len(es) == 1 && es[0].Attempts == 1 && strings.Contains(es[0].LastError, "deadline exceeded")
+	})
+}
+
+func TestPolicyBackoff(t *testing.T) {
+	p := outbox.Policy{InitialBackoff: time.Second, MaxBackoff: 10 * time.Second}
+	tests := []struct {
+		failures int
+		want     time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {4, 8 * time.Second}, {5, 10 * time.Second}, {500, 10 * time.Second}}
+	for _, tt := range tests {
+		if got := p.Backoff(tt.failures); got != tt.want {
+			t.Errorf("Backoff(%d) = %s, want %s", tt.failures, got, tt.want)
+		}
+	}
+	if got := (outbox.Policy{}).Backoff(100); got != outbox.DefaultMaxBackoff {
+		t.Errorf("zero policy Backoff(100) = %s, want the default cap %s", got, outbox.DefaultMaxBackoff)
+	}
+}

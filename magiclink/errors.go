@@ -1,0 +1,88 @@
+package magiclink
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/httpx"
+)
+
+// SubSystem is the seed document's subSystem number of the magic-link API.
+const SubSystem = 5
+
+// Messages of the seed document and of the statuses it does not list.
+const (
+	MsgSent           = "Mail was sent successfully to provided email id with magic link"
+	MsgResponseType   = "Invalid response type or response mode"
+	MsgUserNotPresent = "User is not present, Please enable user"
+	MsgRealmNotFound  = "Realm does not exist"
+	MsgHTTPSRequired  = "HTTPS required"
+	MsgMailFailed     = "Mail could not be sent, please try again later"
+	MsgInternal       = "Internal server error"
+)
+
+// Error is a refusal of the magic-link API: an HTTP status and the message
+// the seed's {message,status,subSystem} body carries. Err, when set, is the
+// underlying cause (logged, never sent).
+type Error struct {
+	Code       int
+	Message    string
+	RetryAfter time.Duration // 429: sent as Retry-After
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Code, e.Message)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+func badRequest(msg string) *Error { return &Error{Code: http.StatusBadRequest, Message: msg} }
+
+// statusText is the seed's status string of each HTTP status: "Ok" and
+// "BAD REQUEST" as the document writes them, the reason phrase otherwise.
+func statusText(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "Ok"
+	case http.StatusBadRequest:
+		return "BAD REQUEST"
+	case http.StatusRequestEntityTooLarge:
+		return "Payload Too Large" // RFC 9110's name; Go still says "Request Entity Too Large"
+	}
+	return http.StatusText(code)
+}
+
+// Response is the body of every answer of the API.
+type Response struct {
+	Message   string `json:"message"`
+	Status    string `json:"status"`
+	SubSystem int    `json:"subSystem"`
+}
+
+// writeResponse writes the seed's body with the status code.
+func writeResponse(w http.ResponseWriter, code int, msg string) {
+	httpx.WriteJSON(w, code, Response{Message: msg, Status: statusText(code), SubSystem: SubSystem})
+}
+
+// writeError maps err to the seed's shape. Unknown errors become a 500
+// whose body says nothing about the cause; the caller logs it.
+func writeError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		writeResponse(w, http.StatusInternalServerError, MsgInternal)
+		return
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	writeResponse(w, e.Code, e.Message)
+}

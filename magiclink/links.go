@@ -1,0 +1,151 @@
+package magiclink
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latchkey/latchkey/oidc"
+)
+
+// One-time token kinds owned by this package.
+const (
+	// kindLink is an emailed magic link.
+	kindLink = "magiclink"
+	// kindReset carries a consumed link's pending completion across the
+	// set-password form (resetPassword), so the link itself stays single use.
+	kindReset = "magiclink-reset"
+)
+
+// resetLifespan bounds how long the set-password form may stay open.
+const resetLifespan = 10 * time.Minute
+
+// keyLen is the length of an encoded key: 32 random bytes, base64url without padding.
+const keyLen = 43
+
+// newKey returns a fresh 256-bit key, base64url encoded.
+func newKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validKey reports whether s has the shape of a key, so that junk never
+// reaches storage.
+func validKey(s string) bool {
+	if len(s) != keyLen {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+// hashKey is what storage keeps of a key: hex SHA-256.
+func hashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// linkGroup makes a newer link for the same user and client supersede older
+// ones. User ids are UUIDs, so "/" cannot be ambiguous (and storage forbids NUL).
+func linkGroup(userID, clientID string) string { return userID + "/" + clientID }
+
+// payload is what a link (and a pending password reset) remembers: the
+// authorization to complete and for whom.
+type payload struct {
+	Email               string   `json:"email"`
+	ClientID            string   `json:"clientId"`
+	RedirectURI         string   `json:"redirectUri"`
+	Scopes              []string `json:"scopes"`
+	ResponseType        string   `json:"responseType"`
+	ResponseMode        string   `json:"responseMode"`
+	State               string   `json:"state,omitempty"`
+	Nonce               string   `json:"nonce,omitempty"`
+	CodeChallenge       string   `json:"codeChallenge,omitempty"`
+	CodeChallengeMethod string   `json:"codeChallengeMethod,omitempty"`
+	AllowMissingPKCE    bool     `json:"allowMissingPkce,omitempty"`
+	ResetPassword       bool     `json:"resetPassword,omitempty"`
+}
+
+func newPayload(s spec) payload {
+	p := s.params
+	return payload{
+		Email: s.email, ClientID: p.ClientID, RedirectURI: p.RedirectURI, Scopes: p.Scopes,
+		ResponseType: p.ResponseType, ResponseMode: p.ResponseMode, State: p.State, Nonce: p.Nonce,
+		CodeChallenge: p.CodeChallenge, CodeChallengeMethod: p.CodeChallengeMethod,
+		AllowMissingPKCE: p.AllowMissingPKCE, ResetPassword: s.resetPassword,
+	}
+}
+
+// params returns the authorization request the link completes.
+func (p payload) params() oidc.AuthParams {
+	return oidc.AuthParams{
+		ClientID: p.ClientID, RedirectURI: p.RedirectURI, Scopes: p.Scopes, ResponseType: p.ResponseType,
+		ResponseMode: p.ResponseMode, State: p.State, Nonce: p.Nonce, CodeChallenge: p.CodeChallenge,
+		CodeChallengeMethod: p.CodeChallengeMethod, AllowMissingPKCE: p.AllowMissingPKCE,
+	}
+}
+
+func decodePayload(b []byte) (payload, error) {
+	var p payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return payload{}, fmt.Errorf("decode magic link payload: %w", err)
+	}
+	return p, nil
+}
+
+// resendGate enforces magicLink.resendInterval per realm, email and client.
+// A slot is reserved before the link is issued and given back when the mail
+// fails, so a failed send does not make the caller wait.
+type resendGate struct {
+	mu   sync.Mutex
+	next map[string]time.Time
+}
+
+func resendKey(realmName, email, clientID string) string {
+	return realmName + "\x00" + strings.ToLower(email) + "\x00" + clientID
+}
+
+// reserve takes the slot of key at now for interval. It returns false and
+// the wait when the previous send was too recent; release undoes a
+// successful reservation (only if no later one replaced it).
+func (g *resendGate) reserve(key string, now time.Time, interval time.Duration) (release func(), wait time.Duration, ok bool) {
+	if interval <= 0 {
+		return func() {}, 0, true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.next == nil {
+		g.next = map[string]time.Time{}
+	}
+	if len(g.next) > 4096 { // bounded memory: forget slots that are free again
+		for k, t := range g.next {
+			if !t.After(now) {
+				delete(g.next, k)
+			}
+		}
+	}
+	prev, had := g.next[key]
+	if had && prev.After(now) {
+		return nil, prev.Sub(now), false
+	}
+	mine := now.Add(interval)
+	g.next[key] = mine
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.next[key].Equal(mine) {
+			if had {
+				g.next[key] = prev
+			} else {
+				delete(g.next, key)
+			}
+		}
+	}, 0, true
+}

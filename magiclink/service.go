@@ -1,0 +1,245 @@
+package magiclink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/latchkey/latchkey/internal/mail"
+	"github.com/latchkey/latchkey/oidc"
+	"github.com/latchkey/latchkey/realm"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Paths under a realm prefix (oidc.Prefixes).
+const (
+	APIPath     = "/kobil-magic-link/access-link"
+	LandingPath = "/kobil-magic-link/login"
+)
+
+// Options are the Service's dependencies.
+type Options struct {
+	// Realms are parsed for their mail templates at construction.
+	Realms *realm.Registry
+	// Providers returns the OIDC providers. It is called per request because
+	// the Service is built before the providers (they take it as their
+	// oidc.LinkSender).
+	Providers func() *oidc.Providers
+	// Mailer returns the sender for a realm's SMTP settings.
+	Mailer func(*realm.Realm) (mail.Sender, error)
+	Logger *slog.Logger
+}
+
+// Service issues, mails and redeems magic links. It is safe for concurrent use.
+type Service struct {
+	providers func() *oidc.Providers
+	mailer    func(*realm.Realm) (mail.Sender, error)
+	logger    *slog.Logger
+	templates map[string]*mailTemplates
+	resend    resendGate
+}
+
+var _ oidc.LinkSender = (*Service)(nil)
+
+// NewService builds the service. It fails when a realm's mail template does
+// not parse, naming the realm and the template.
+func NewService(o Options) (*Service, error) {
+	if o.Providers == nil || o.Mailer == nil {
+		return nil, errors.New("magiclink: Providers and Mailer are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Service{providers: o.Providers, mailer: o.Mailer, logger: o.Logger, templates: map[string]*mailTemplates{}}
+	if o.Realms != nil {
+		for _, r := range o.Realms.All() {
+			t, err := parseTemplates(r)
+			if err != nil {
+				return nil, err
+			}
+			s.templates[r.Name] = t
+		}
+	}
+	return s, nil
+}
+
+// provider returns the OIDC provider of an enabled realm.
+func (s *Service) provider(name string) (*oidc.Provider, bool) {
+	ps := s.providers()
+	if ps == nil {
+		return nil, false
+	}
+	return ps.Get(name)
+}
+
+// errNoUser means the link's user does not exist (and may not be created) or
+// is disabled.
+var errNoUser = errors.New("user not present or disabled")
+
+// Issue validates an access-link request and mails the link. caller is the
+// requesting token's subject, the key of the per-caller rate limit ("" for
+// none). It returns nil when the mail was accepted — or, with
+// magicLink.revealUnknownUsers off, when the user is unknown and nothing was
+// sent. Refusals are *Error (400, 404, 429, 502); other errors are faults.
+func (s *Service) Issue(ctx context.Context, r *realm.Realm, req Request, caller string) error {
+	if caller != "" {
+		if ok, wait := r.IPLimiter.Allow("magic-link-caller:" + caller); !ok {
+			return &Error{Code: http.StatusTooManyRequests, Message: "Too many requests, please try again later", RetryAfter: wait}
+		}
+	}
+	p, ok := s.provider(r.Name)
+	if !ok {
+		return &Error{Code: http.StatusNotFound, Message: MsgRealmNotFound}
+	}
+	sp, err := req.validate(p)
+	if err != nil {
+		return err
+	}
+	return s.send(ctx, r, sp, "api", r.MagicLink.RevealUnknownUsers)
+}
+
+// SendLoginLink implements oidc.LinkSender for the login page's "email me a
+// sign-in link": params come from an authorization request the endpoint
+// already validated. Unknown and disabled users get no mail and no error, so
+// the page cannot tell who has an account.
+func (s *Service) SendLoginLink(ctx context.Context, r *realm.Realm, email string, params oidc.AuthParams) error {
+	email, err := realm.NormalizeEmail(email)
+	if err != nil {
+		return fmt.Errorf("send sign-in link: %w", err)
+	}
+	return s.send(ctx, r, spec{email: email, params: params, lifespan: r.MagicLink.Lifespan}, "login", false)
+}
+
+// send applies the per-email limits, issues the link (creating the user if
+// asked, in the same transaction) and mails it. A failed mail withdraws the link.
+func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source string, reveal bool) error {
+	if ok, wait := r.AccountLimiter.Allow("magic-link:" + strings.ToLower(sp.email)); !ok {
+		return &Error{Code: http.StatusTooManyRequests, Message: "Too many magic links for this email, please try again later", RetryAfter: wait}
+	}
+	notPresent := func() error {
+		if !reveal {
+			s.logger.DebugContext(ctx, "magic link not sent: unknown or disabled user", "realm", r.Name, "client_id", sp.params.ClientID, "source", source)
+			return nil
+		}
+		return &Error{Code: http.StatusNotFound, Message: MsgUserNotPresent}
+	}
+	u, err := r.Store.GetUserByEmail(ctx, r.Name, sp.email)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		if !sp.forceCreate {
+			return notPresent()
+		}
+	case err != nil:
+		return fmt.Errorf("look up user in realm %q: %w", r.Name, err)
+	case !u.Enabled:
+		return notPresent()
+	}
+	release, wait, ok := s.resend.reserve(resendKey(r.Name, sp.email, sp.params.ClientID), r.Now(), r.MagicLink.ResendInterval)
+	if !ok {
+		return &Error{Code: http.StatusTooManyRequests, Message: "A magic link was sent to this user for this client recently, please try again later", RetryAfter: wait}
+	}
+	key := newKey()
+	msg, err := s.message(r, sp, key)
+	if err != nil {
+		release()
+		return err
+	}
+	sender, err := s.mailer(r)
+	if err != nil {
+		release()
+		mailFailures.WithLabelValues(r.Name).Inc()
+		return &Error{Code: http.StatusBadGateway, Message: MsgMailFailed, Err: fmt.Errorf("mail settings of realm %q: %w", r.Name, err)}
+	}
+	u, created, err := s.issue(ctx, r, sp, key)
+	if errors.Is(err, errNoUser) {
+		release()
+		return notPresent()
+	}
+	if err != nil {
+		release()
+		return err
+	}
+	if err := sender.Send(ctx, msg); err != nil {
+		// No live link may outlive a mail that was not accepted.
+		if derr := r.Store.DeleteOneTimeToken(context.WithoutCancel(ctx), r.Name, kindLink, hashKey(key)); derr != nil {
+			err = errors.Join(err, fmt.Errorf("withdraw magic link: %w", derr))
+		}
+		release()
+		mailFailures.WithLabelValues(r.Name).Inc()
+		return &Error{Code: http.StatusBadGateway, Message: MsgMailFailed, Err: fmt.Errorf("mail magic link in realm %q: %w", r.Name, err)}
+	}
+	linksIssued.WithLabelValues(r.Name, source).Inc()
+	s.logger.InfoContext(ctx, "magic link sent", "realm", r.Name, "client_id", sp.params.ClientID, "user_id", u.ID,
+		"user_created", created, "reset_password", sp.resetPassword, "lifespan", sp.lifespan.String(), "source", source)
+	return nil
+}
+
+// message renders the link's mail.
+func (s *Service) message(r *realm.Realm, sp spec, key string) (mail.Message, error) {
+	t := s.templates[r.Name]
+	if t == nil {
+		var err error
+		if t, err = parseTemplates(r); err != nil {
+			return mail.Message{}, err
+		}
+	}
+	msg, err := t.render(sp.email, mailData{
+		RealmName: r.DisplayName, Link: r.Issuer + LandingPath + "?key=" + key,
+		Email: sp.email, Lifetime: humanLifetime(sp.lifespan),
+	})
+	if err != nil {
+		return mail.Message{}, fmt.Errorf("magic link mail of realm %q: %w", r.Name, err)
+	}
+	return msg, nil
+}
+
+// issue stores the link's token — and, with forceCreate, the user — in one
+// transaction, re-checking the user there so that a concurrent disable or
+// creation is seen. errNoUser when the user is absent (without forceCreate)
+// or disabled.
+func (s *Service) issue(ctx context.Context, r *realm.Realm, sp spec, key string) (storage.User, bool, error) {
+	body, err := json.Marshal(newPayload(sp))
+	if err != nil {
+		return storage.User{}, false, fmt.Errorf("encode magic link payload: %w", err)
+	}
+	now := r.Now()
+	var (
+		user    storage.User
+		created bool
+	)
+	err = r.Store.InTx(ctx, func(tx storage.Tx) error {
+		u, err := tx.GetUserByEmail(r.Name, sp.email)
+		created = false
+		switch {
+		case errors.Is(err, storage.ErrNotFound) && sp.forceCreate:
+			// Username = email; the email counts as verified only once the link is used.
+			u = r.NewUser(sp.email, nil)
+			if err := tx.CreateUser(u); err != nil {
+				return err
+			}
+			created = true
+		case errors.Is(err, storage.ErrNotFound):
+			return errNoUser
+		case err != nil:
+			return err
+		case !u.Enabled:
+			return errNoUser
+		}
+		user = u
+		return tx.IssueOneTimeToken(storage.OneTimeToken{
+			Realm: r.Name, Kind: kindLink, Hash: hashKey(key), Group: linkGroup(u.ID, sp.params.ClientID),
+			Subject: u.ID, Payload: body, CreatedAt: now, ExpiresAt: now.Add(sp.lifespan),
+		})
+	})
+	if errors.Is(err, errNoUser) {
+		return storage.User{}, false, errNoUser
+	}
+	if err != nil {
+		return storage.User{}, false, fmt.Errorf("issue magic link in realm %q: %w", r.Name, err)
+	}
+	return user, created, nil
+}

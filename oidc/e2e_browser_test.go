@@ -1,0 +1,161 @@
+package oidc_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/latchkey/latchkey/config"
+)
+
+// chromiumPath finds Debian's chromium. Without it the browser tests skip,
+// unless CI=true, where a missing browser is a failure (.ci/run installs it).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed (apt-get install -y chromium); CI=true requires the browser tests to run")
+	}
+	t.Skip("chromium is not installed; skipping the headless browser test (apt-get install -y chromium to run it)")
+	return ""
+}
+
+// newBrowser starts a headless chromium with a fresh profile that accepts
+// the test server's self-signed certificate.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	// The first Run starts the browser; it gets no timeout of its own.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// TestBrowserLogin logs in through the real login page in headless Chromium:
+// the browser follows the authorization redirect, the user types their
+// credentials, and the relying party's callback on 127.0.0.1 receives the
+// code, which then exchanges. A second authorization reuses the SSO session.
+func TestBrowserLogin(t *testing.T) {
+	t.Parallel()
+	ctx := newBrowser(t)
+	codes := make(chan url.Values, 4)
+	rpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cb" {
+			http.NotFound(w, r)
+			return
+		}
+		codes <- r.URL.Query()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><title>RP</title><p id="done">signed in</p>`))
+	}))
+	t.Cleanup(rpSrv.Close)
+	redirect := rpSrv.URL + "/cb"
+	env := newEnv(t, func(cfg *config.Config) { addRedirect(cfg, "acme", "web", redirect) })
+
+	authorize := func(state string) (string, string) {
+		verifier, challenge := pkcePair()
+		q := url.Values{"client_id": {"web"}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"openid email"},
+			"state": {state}, "nonce": {randomString()}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+		return authURL(env, "acme", q), verifier
+	}
+	waitCode := func(t *testing.T, state string) string {
+		t.Helper()
+		select {
+		case q := <-codes:
+			if q.Get("state") != state || q.Get("code") == "" {
+				t.Fatalf("RP callback got %v, want a code and state %q", q, state)
+			}
+			return q.Get("code")
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the RP callback was not reached")
+			return ""
+		}
+	}
+	redeem := func(t *testing.T, code, verifier string) {
+		t.Helper()
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+			"client_id": {"web"}, "code_verifier": {verifier}}
+		status, tr := token(t, env, env.Client(), "acme", form, "", "")
+		if status != http.StatusOK || tr.IDToken == "" {
+			t.Fatalf("exchange of the browser's code = %d %+v, want 200 with an ID token", status, tr)
+		}
+		if sub := jwtClaims(t, tr.IDToken)["email"]; sub != "alice@example.com" {
+			t.Errorf("ID token email = %v, want alice@example.com", sub)
+		}
+	}
+
+	first, verifier := authorize("browser-1")
+	steps, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(steps, chromedp.Navigate(first), chromedp.WaitVisible(chromedp.ID("username"))); err != nil {
+		t.Fatalf("open the authorization URL: %v", err)
+	}
+	heading, err := chromedp.Run(steps, chromedp.Text(chromedp.CSS("h1")))
+	if err != nil {
+		t.Fatalf("read the login page heading: %v", err)
+	}
+	if !strings.Contains(heading, "Acme Corp") {
+		t.Errorf("login page heading = %q, want the realm's display name", heading)
+	}
+	err = chromedp.Do(steps,
+		chromedp.SendKeys(chromedp.ID("username"), "alice@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), alicePassword),
+		chromedp.Click(chromedp.CSS(`button[name="action"][value="password"]`)),
+		chromedp.WaitVisible(chromedp.ID("done")),
+	)
+	if err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+		t.Fatalf("submit the login form: %v (browser at %s:\n%s)\nlogs:\n%s", err, loc, body, env.Logs.String())
+	}
+	landed, err := chromedp.Run(steps, chromedp.Location())
+	if err != nil {
+		t.Fatalf("read the location: %v", err)
+	}
+	if !strings.HasPrefix(landed, redirect+"?") {
+		t.Errorf("browser landed on %q, want the RP callback %s", landed, redirect)
+	}
+	redeem(t, waitCode(t, "browser-1"), verifier)
+
+	t.Run("SSO without the login page", func(t *testing.T) {
+		second, verifier := authorize("browser-2")
+		steps, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(steps, chromedp.Navigate(second), chromedp.WaitVisible(chromedp.ID("done"))); err != nil {
+			t.Fatalf("second authorization: %v", err)
+		}
+		redeem(t, waitCode(t, "browser-2"), verifier)
+	})
+}
