@@ -132,7 +132,7 @@ func newProvider(ctx context.Context, r *realm.Realm, opts *Options) (*Provider,
 		JwksURI: op.NewEndpoint(pathCerts),
 	}
 	p.server = &server{LegacyServer: op.NewLegacyServer(p.op, endpoints), p: p}
-	p.handler = op.RegisterLegacyServer(p.server, p.authorizeCallback, op.WithServerCORSOptions(p.corsOptions()))
+	p.handler = p.formPostErrors(op.RegisterLegacyServer(p.server, p.authorizeCallback, op.WithServerCORSOptions(p.corsOptions())))
 	if err := p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
@@ -256,9 +256,18 @@ func (ps *Providers) Mount(r *mux.Router) {
 		sub.HandleFunc(pathLogin, ps.withProvider((*Provider).serveLogin)).Methods(http.MethodGet, http.MethodPost).Name("login")
 		sub.HandleFunc(pathLoggedOut, ps.withProvider((*Provider).serveLoggedOut)).Methods(http.MethodGet).Name("logged-out")
 		strip := strings.TrimSuffix(prefix, "/{realm}") + "/"
-		sub.PathPrefix("/").Handler(ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+		protocol := ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
 			http.StripPrefix(strip+p.realm.Name, p.handler).ServeHTTP(w, r)
-		})).Name("protocol")
+		})
+		// Named routes give each endpoint its own metrics label; the library's
+		// router does the actual dispatch.
+		for name, path := range map[string]string{
+			"token": pathToken, "auth": pathAuth, "auth-callback": pathAuth + "/callback", "userinfo": pathUserinfo,
+			"introspect": pathIntrospect, "revoke": pathRevoke, "logout": pathLogout,
+		} {
+			sub.Handle(path, protocol).Name(name)
+		}
+		sub.PathPrefix("/").Handler(protocol).Name("protocol")
 	}
 }
 

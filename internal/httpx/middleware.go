@@ -12,7 +12,24 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	routeLabelsKey
+)
+
+// RouteLabels name the matched route and realm of a request. Middleware puts
+// an empty one in the context; the router fills it in once a route matched
+// (the outer middleware runs before routing and cannot see the match).
+type RouteLabels struct {
+	Route string
+	Realm string
+}
+
+// RouteLabelsFrom returns the request's labels holder, or nil outside Middleware.
+func RouteLabelsFrom(ctx context.Context) *RouteLabels {
+	l, _ := ctx.Value(routeLabelsKey).(*RouteLabels)
+	return l
+}
 
 // RequestID returns the id Middleware assigned to the request.
 func RequestID(ctx context.Context) string {
@@ -58,7 +75,8 @@ func Middleware(next http.Handler, logger *slog.Logger, maxBody int64, observe O
 		_, _ = rand.Read(b[:])
 		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(context.WithValue(ctx, routeLabelsKey, &RouteLabels{}))
 		if r.Body != nil && maxBody > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}

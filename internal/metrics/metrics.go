@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/latchkey/latchkey/internal/httpx"
 )
 
 // Registry is the registry /metrics serves.
@@ -36,20 +38,39 @@ func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
-// Observe records one finished request. The route label is the mux route
-// template, so that ids in paths do not explode cardinality.
+// Observe records one finished request with the labels the router recorded
+// (see LabelRoute); requests that matched no route are "unmatched".
 func Observe(r *http.Request, status int, elapsed time.Duration) {
-	route := "unmatched"
-	if cur := mux.CurrentRoute(r); cur != nil {
-		if name := cur.GetName(); name != "" {
-			route = name
-		} else if tpl, err := cur.GetPathTemplate(); err == nil {
-			route = tpl
-		}
+	route, realm := "unmatched", ""
+	if l := httpx.RouteLabelsFrom(r.Context()); l != nil && l.Route != "" {
+		route, realm = l.Route, l.Realm
 	}
-	realm := mux.Vars(r)["realm"]
 	requests.WithLabelValues(route, realm, strconv.Itoa(status)).Inc()
 	latency.WithLabelValues(route).Observe(elapsed.Seconds())
+}
+
+// LabelRoute is router middleware that records the matched route's name (or
+// path template) and realm for Observe. Realm names that are not configured
+// are recorded as "unknown", so that random paths cannot grow the label set.
+func LabelRoute(knownRealm func(string) bool) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if l := httpx.RouteLabelsFrom(r.Context()); l != nil {
+				if cur := mux.CurrentRoute(r); cur != nil {
+					if l.Route = cur.GetName(); l.Route == "" {
+						l.Route, _ = cur.GetPathTemplate()
+					}
+				}
+				if realm, ok := mux.Vars(r)["realm"]; ok {
+					l.Realm = "unknown"
+					if knownRealm(realm) {
+						l.Realm = realm
+					}
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.

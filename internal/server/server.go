@@ -91,6 +91,10 @@ func New(ctx context.Context, cfg *config.Config, store storage.Store, opts Opti
 	}
 
 	r := mux.NewRouter()
+	r.Use(metrics.LabelRoute(func(name string) bool {
+		_, ok := s.Realms.Get(name)
+		return ok
+	}))
 	r.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "UP"})
 	}).Methods(http.MethodGet, http.MethodHead).Name("health-live")
