@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -55,6 +56,9 @@ func TestCodeFlowGoOIDC(t *testing.T) {
 	}
 	if idt.Nonce != nonce {
 		t.Errorf("ID token nonce = %q, want %q", idt.Nonce, nonce)
+	}
+	if idt.IssuedAt.IsZero() || !idt.Expiry.After(idt.IssuedAt) {
+		t.Errorf("ID token iat=%v exp=%v, want iat set and exp after it", idt.IssuedAt, idt.Expiry)
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
@@ -207,6 +211,16 @@ func TestCodeExchangeErrors(t *testing.T) {
 			t.Errorf("exchange with a wrong secret = %d %q, want 401 invalid_client", status, tr.Error)
 		}
 	})
+	t.Run("session ended before the exchange", func(t *testing.T) {
+		b := env.Client()
+		code, verifier := codeFlow(t, env, b, nil)
+		if p := get(t, b, endpoint(env, "acme", pLogout)); p.Status != http.StatusFound {
+			t.Fatalf("logout = %d, want 302", p.Status)
+		}
+		if status, tr := exchange(t, env, c, code, verifier); status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+			t.Errorf("exchange after logout = %d %q, want 400 invalid_grant", status, tr.Error)
+		}
+	})
 	t.Run("code of another client", func(t *testing.T) {
 		code := confCode(t, "")
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {confRedirect}, "client_id": {"web"}}
@@ -214,6 +228,17 @@ func TestCodeExchangeErrors(t *testing.T) {
 			t.Errorf("exchange of conf's code by web = %d %q, want 400 invalid_grant", status, tr.Error)
 		}
 	})
+}
+
+// TestCodeExpiry checks that a code must be redeemed within a minute.
+func TestCodeExpiry(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, nil)
+	code, verifier := codeFlow(t, env, env.Client(), nil)
+	env.Clock.Advance(61 * time.Second)
+	if status, tr := exchange(t, env, env.Client(), code, verifier); status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+		t.Errorf("exchange of an expired code = %d %q, want 400 invalid_grant", status, tr.Error)
+	}
 }
 
 // TestAuthorizationRequestErrors checks that bad requests with a registered
@@ -249,16 +274,30 @@ func TestAuthorizationRequestErrors(t *testing.T) {
 		}, "unauthorized_client", "fragment"},
 		{"id_token without nonce", func(q url.Values) { q.Set("response_type", "id_token") }, "invalid_request", "fragment"},
 		{"prompt=none without a session", func(q url.Values) { q.Set("prompt", "none") }, "login_required", "query"},
+		{"prompt=none without a session, form_post", func(q url.Values) {
+			q.Set("prompt", "none")
+			q.Set("response_mode", "form_post")
+		}, "login_required", "form_post"},
+		{"plain PKCE refused, form_post", func(q url.Values) {
+			q.Set("code_challenge_method", "plain")
+			q.Set("response_mode", "form_post")
+		}, "invalid_request", "form_post"},
+		{"prompt=none without a session, hybrid form_post", func(q url.Values) {
+			q.Set("prompt", "none")
+			q.Set("response_mode", "form_post")
+			q.Set("response_type", "code id_token")
+			q.Set("nonce", "n")
+		}, "login_required", "form_post"},
 	}
 	for _, tt := range redirected {
 		t.Run(tt.name, func(t *testing.T) {
 			q := base()
 			tt.edit(q)
 			p := get(t, env.Client(), authURL(env, "acme", q))
-			if p.Status != http.StatusFound {
-				t.Fatalf("GET authorization = %d %s, want 302 to the client with an error", p.Status, p.Body)
-			}
 			ar := parseAuthResponse(t, p)
+			if ar.Mode == "form_post" {
+				checkFormPostPage(t, p)
+			}
 			if ar.Target != q.Get("redirect_uri") || ar.Mode != tt.wantMode {
 				t.Errorf("error went to %s by %s, want %s by %s", ar.Target, ar.Mode, q.Get("redirect_uri"), tt.wantMode)
 			}
@@ -334,5 +373,44 @@ func TestWildcardRedirect(t *testing.T) {
 		"client_id": {"wild"}, "code_verifier": {verifier}}
 	if status, tr := token(t, env, c, "acme", form, "", ""); status != http.StatusOK || tr.AccessToken == "" {
 		t.Errorf("exchange = %d %+v, want 200", status, tr)
+	}
+}
+
+// TestAliasPrefixAndPOST runs a code flow entirely under the Keycloak 17+
+// alias prefix, with the authorization request sent as a form POST: the
+// tokens still carry the canonical issuer.
+func TestAliasPrefixAndPOST(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, nil)
+	c := env.Client()
+	verifier, challenge := pkcePair()
+	alias := env.URL + "/realms/acme"
+	form := url.Values{"client_id": {"web"}, "redirect_uri": {webRedirect}, "response_type": {"code"}, "scope": {"openid"},
+		"state": {"alias"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	p := postForm(t, c, alias+pAuth, form, "", "")
+	loc := p.Location(t)
+	if p.Status != http.StatusFound || loc == nil || !strings.Contains(loc.Path, "/login-actions/authenticate") {
+		t.Fatalf("POST authorization = %d Location %v, want 302 to the login page", p.Status, loc)
+	}
+	lp := get(t, c, loc.String())
+	ar := parseAuthResponse(t, finishLogin(t, c, submitLogin(t, c, lp, "alice@example.com", alicePassword)))
+	if ar.Params.Get("code") == "" || ar.Params.Get("state") != "alias" {
+		t.Fatalf("authorization response %v, want a code and state", ar.Params)
+	}
+	tokenForm := url.Values{"grant_type": {"authorization_code"}, "code": {ar.Params.Get("code")}, "redirect_uri": {webRedirect},
+		"client_id": {"web"}, "code_verifier": {verifier}}
+	tp := postForm(t, c, alias+pToken, tokenForm, "", "")
+	if tp.Status != http.StatusOK {
+		t.Fatalf("alias token endpoint = %d %s, want 200", tp.Status, tp.Body)
+	}
+	tr := tp.JSON(t)
+	access, _ := tr["access_token"].(string)
+	if got := jwtClaims(t, access)["iss"]; got != env.Issuer("acme") {
+		t.Errorf("access token iss = %v, want the canonical %s", got, env.Issuer("acme"))
+	}
+	req, _ := http.NewRequest(http.MethodGet, alias+pUserinfo, nil)
+	req.Header.Set("Authorization", "Bearer "+access)
+	if p := do(t, c, req); p.Status != http.StatusOK {
+		t.Errorf("alias userinfo = %d %s, want 200", p.Status, p.Body)
 	}
 }

@@ -120,6 +120,23 @@ func TestSSOSession(t *testing.T) {
 	})
 }
 
+// TestLoginExpired checks that a login page left open beyond Keycloak's
+// login timeout (30 minutes) cannot complete the authorization.
+func TestLoginExpired(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, nil)
+	c := env.Client()
+	lp := startLogin(t, c, authURL(env, "acme", webAuthQuery("late")))
+	env.Clock.Advance(31 * time.Minute)
+	p := submitLogin(t, c, lp, "alice@example.com", alicePassword)
+	if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "expired") {
+		t.Errorf("login after 31 minutes = %d Location %q, want a 400 expired page; body:\n%s", p.Status, p.Header.Get("Location"), p.Body)
+	}
+	if hasCookie(c, env.URL, sessionCookie) {
+		t.Errorf("expired login set a session cookie")
+	}
+}
+
 // TestLogout checks RP-initiated logout: redirect only to a registered
 // post_logout_redirect_uri with state, the session cookie cleared, and the
 // session's tokens dead.
@@ -247,6 +264,15 @@ func TestLoginPage(t *testing.T) {
 		})
 	}
 
+	t.Run("login form replayed after success", func(t *testing.T) {
+		c := env.Client()
+		lp := startLogin(t, c, authURL(env, "acme", webAuthQuery("replay")))
+		finishLogin(t, c, submitLogin(t, c, lp, "alice@example.com", alicePassword))
+		p := submitLogin(t, c, lp, "alice@example.com", alicePassword)
+		if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+			t.Errorf("replayed login form = %d Location %q, want a 400 expired page", p.Status, p.Header.Get("Location"))
+		}
+	})
 	t.Run("brute force lockout", func(t *testing.T) {
 		c := env.Client()
 		q := webAuthQuery("bf")

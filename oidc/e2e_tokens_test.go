@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 )
@@ -227,6 +228,15 @@ func TestIntrospection(t *testing.T) {
 			t.Errorf("introspection of %q = %v, want only active false", bad, got)
 		}
 	}
+	t.Run("expired access token", func(t *testing.T) {
+		env.Clock.Advance(6 * time.Minute) // beyond the default accessTokenLifespan of 5m
+		if got := introspect(t, env, c, "acme", tr.AccessToken, "conf", confSecret); got["active"] != false {
+			t.Errorf("introspection of an expired token = %v, want active false", got)
+		}
+		if p := userinfo(t, env, c, "acme", tr.AccessToken); p.Status != http.StatusUnauthorized {
+			t.Errorf("userinfo with an expired token = %d, want 401", p.Status)
+		}
+	})
 	t.Run("public clients cannot introspect", func(t *testing.T) {
 		p := postForm(t, c, endpoint(env, "acme", pIntrospect), url.Values{"token": {tr.AccessToken}, "client_id": {"web"}}, "", "")
 		if p.Status != http.StatusUnauthorized && p.Status != http.StatusBadRequest {

@@ -88,7 +88,7 @@ func (s *server) Authorize(ctx context.Context, cr *op.ClientRequest[oidc.AuthRe
 		}
 		// The response type is fine, so the mode is not: an unknown one, or
 		// query for a response type that returns tokens. The error goes back
-		// in the response type's default mode, never with tokens in a query.
+		// in the response type's default mode, where the client expects it.
 		ar.ResponseMode = ""
 		if ar.ResponseType != oidc.ResponseTypeCode {
 			ar.ResponseMode = oidc.ResponseModeFragment
