@@ -188,3 +188,7 @@ func (l *LogBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+var randCounter atomic.Int64
+
+func randInt() int64 { return randCounter.Add(1) + time.Now().UnixNano() }
