@@ -35,6 +35,7 @@ type Error struct {
 	Err        error
 }
 
+// Error describes the refusal and its cause, for logs.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%d %s: %v", e.Code, e.Message, e.Err)

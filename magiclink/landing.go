@@ -83,10 +83,13 @@ func (l *landing) confirm(key string, status int, errMsg string) {
 		return
 	}
 	ui.Render(l.w, l.ok, status, "confirm.html", ui.Page{
-		Title: "Sign in", Heading: "Sign in to " + rl.DisplayName, RealmName: rl.DisplayName,
+		Title: "Sign in", Heading: "Confirm your sign-in", RealmName: rl.DisplayName,
 		Message: "You are about to sign in as " + pl.Email + ". The link can be used once.",
 		Error:   errMsg, Email: pl.Email, Action: rl.Issuer + LandingPath,
 		CSRF: l.h.CSRF.Token(l.w, l.r, csrfPurpose(kindLink, key)), Fields: map[string]string{"key": key},
+		// The POST answers with a redirect to the client (query, fragment),
+		// which the page's CSP form-action must allow.
+		FormTargets: []string{ui.FormTarget(pl.RedirectURI)},
 	})
 }
 
@@ -215,6 +218,10 @@ func (l *landing) unusable(kind string, err error, t storage.OneTimeToken) {
 	case errors.Is(err, storage.ErrConsumed) && t.Superseded:
 		reason = reasonSuperseded
 		l.info(http.StatusGone, "Link replaced", "A newer sign-in link was sent to you, so this one no longer works. Use the most recent email.")
+	case errors.Is(err, storage.ErrConsumed) && l.userDisabled(t.Subject):
+		// Disabling a user revokes their links; say why rather than "used".
+		reason = reasonUsed
+		l.info(http.StatusForbidden, "Account disabled", "This account is disabled. Contact the administrator of "+rl.DisplayName+".")
 	case errors.Is(err, storage.ErrConsumed):
 		reason = reasonUsed
 		l.info(http.StatusGone, "Link already used", fmt.Sprintf("This sign-in %s was already used. Each link works only once. %s", what, again))
@@ -228,6 +235,16 @@ func (l *landing) unusable(kind string, err error, t storage.OneTimeToken) {
 	if kind == kindLink {
 		landingFailures.WithLabelValues(rl.Name, reason).Inc()
 	}
+}
+
+// userDisabled reports whether the token's user is disabled or gone.
+func (l *landing) userDisabled(userID string) bool {
+	if userID == "" {
+		return false
+	}
+	rl := l.p.Realm()
+	u, err := rl.Store.GetUser(l.r.Context(), rl.Name, userID)
+	return errors.Is(err, storage.ErrNotFound) || err == nil && !u.Enabled
 }
 
 func (l *landing) info(status int, heading, msg string) {

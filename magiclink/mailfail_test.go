@@ -159,5 +159,3 @@ func TestNoSecretsInLogs(t *testing.T) {
 		t.Error("the landing was not logged")
 	}
 }
-
-

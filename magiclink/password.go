@@ -20,16 +20,17 @@ func (l *landing) askPassword(t storage.OneTimeToken, pl payload) {
 		l.fault("ask for a new password", err)
 		return
 	}
-	l.passwordForm(key, pl.Email, http.StatusOK, "")
+	l.passwordForm(key, pl, http.StatusOK, "")
 }
 
-func (l *landing) passwordForm(key, email string, status int, errMsg string) {
+func (l *landing) passwordForm(key string, pl payload, status int, errMsg string) {
 	rl := l.p.Realm()
 	ui.Render(l.w, l.ok, status, "set_password.html", ui.Page{
 		Title: "Set your password", Heading: "Set a new password", RealmName: rl.DisplayName,
-		Message: "Choose a new password for " + email + ".", Error: errMsg, Email: email,
+		Message: "Choose a new password for " + pl.Email + ".", Error: errMsg, Email: pl.Email,
 		Action: rl.Issuer + LandingPath, CSRF: l.h.CSRF.Token(l.w, l.r, csrfPurpose(kindReset, key)),
 		Fields: map[string]string{"reset": key}, MinLength: rl.MinPasswordLen,
+		FormTargets: []string{ui.FormTarget(pl.RedirectURI)},
 	})
 }
 
@@ -50,16 +51,16 @@ func (l *landing) setPassword(key string) {
 		return
 	}
 	if !l.h.CSRF.Valid(l.r, csrfPurpose(kindReset, key)) {
-		l.passwordForm(key, pl.Email, http.StatusForbidden, "This page had expired. Enter your new password again.")
+		l.passwordForm(key, pl, http.StatusForbidden, "This page had expired. Enter your new password again.")
 		return
 	}
 	pw, confirm := l.r.PostFormValue("password-new"), l.r.PostFormValue("password-confirm")
 	if pw != confirm {
-		l.passwordForm(key, pl.Email, http.StatusBadRequest, "The passwords do not match.")
+		l.passwordForm(key, pl, http.StatusBadRequest, "The passwords do not match.")
 		return
 	}
 	if err := rl.CheckPasswordPolicy(pw); err != nil {
-		l.passwordForm(key, pl.Email, http.StatusBadRequest, policyMessage(err))
+		l.passwordForm(key, pl, http.StatusBadRequest, policyMessage(err))
 		return
 	}
 	t, err = rl.Store.ConsumeOneTimeToken(ctx, rl.Name, kindReset, hashKey(key), rl.Now())

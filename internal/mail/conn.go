@@ -8,9 +8,18 @@ import (
 	"time"
 )
 
-// rawConnKey carries a **cancelConn through go-mail's dial so that the sender
+// dialKey carries a *dialState through go-mail's dial so that the sender
 // learns which socket belongs to the client go-mail builds.
-type rawConnKey struct{}
+type dialKey struct{}
+
+// dialState links one dial to the sender's context: go-mail applies the
+// context to the TCP connect only, so the socket's deadline is tied to ctx
+// for the rest of the handshake (EHLO, STARTTLS, AUTH) until stop is called.
+type dialState struct {
+	ctx  context.Context
+	raw  *cancelConn
+	stop func() bool
+}
 
 // dialer returns go-mail's dial function: TCP, wrapped in a cancelConn, and
 // for implicit TLS the handshake on top (bounded by ctx).
@@ -22,8 +31,8 @@ func dialer(implicit bool, tlsCfg *tls.Config) func(ctx context.Context, network
 			return nil, err
 		}
 		raw := &cancelConn{Conn: c}
-		if p, ok := ctx.Value(rawConnKey{}).(**cancelConn); ok {
-			*p = raw
+		if st, ok := ctx.Value(dialKey{}).(*dialState); ok {
+			st.raw, st.stop = raw, context.AfterFunc(st.ctx, raw.cancel)
 		}
 		if !implicit {
 			return raw, nil

@@ -168,21 +168,23 @@ func (s *SMTPSender) Send(ctx context.Context, msg Message) error {
 	}
 }
 
-// dial opens, secures and authenticates a new connection. go-mail leaves the
-// socket open when EHLO, STARTTLS or AUTH fail, so it is closed here.
+// dial opens, secures and authenticates a new connection; ctx can cancel
+// every step. go-mail leaves the socket open when EHLO, STARTTLS or AUTH
+// fail, so it is closed here.
 func (s *SMTPSender) dial(ctx context.Context) (*conn, error) {
-	var raw *cancelConn
-	c, err := s.dialer.DialToSMTPClientWithContext(context.WithValue(ctx, rawConnKey{}, &raw))
-	if err != nil {
-		if raw != nil {
-			_ = raw.Close()
+	st := &dialState{ctx: ctx}
+	c, err := s.dialer.DialToSMTPClientWithContext(context.WithValue(ctx, dialKey{}, st))
+	cancelled := st.stop != nil && !st.stop()
+	if err != nil || cancelled {
+		if st.raw != nil {
+			_ = st.raw.Close()
 		}
 		if ctx.Err() != nil {
 			return nil, errors.Join(ctx.Err(), err)
 		}
 		return nil, err
 	}
-	return &conn{c: c, raw: raw}, nil
+	return &conn{c: c, raw: st.raw}, nil
 }
 
 func (s *SMTPSender) build(msg Message) (*gomail.Msg, error) {

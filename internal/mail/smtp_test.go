@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -223,6 +224,39 @@ func TestSendHonoursContext(t *testing.T) {
 	start := time.Now()
 	err = s.Send(ctx, testMsg)
 	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send = %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Send returned after %s, want soon after the context ended", d)
+	}
+}
+
+// TestDialHonoursContext: a server that accepts but never greets must not
+// hold a send for the whole SMTP timeout once the context ends.
+func TestDialHonoursContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // silent until the test ends
+		}
+	}()
+	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, From: "no-reply@example.com",
+		Security: SecurityNone, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Send(ctx, testMsg); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Send = %v, want context.DeadlineExceeded", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
