@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2153 # globals shared with run.sh and scenarios.sh
 # Helpers of bench/run.sh: tools, processes, load generators, results.
 # Sourced, not run. Expects BENCH_DIR, ROOT, RUN_DIR and the settings of run.sh.
 
@@ -46,7 +47,8 @@ build_all() {
     go build -o "$BIN/latchkey" ./cmd/latchkey &&
     go build -o "$BIN/seed" ./bench/cmd/seed &&
     go build -o "$BIN/smtpsink" ./bench/cmd/smtpsink &&
-    go build -o "$BIN/ceilings" ./bench/cmd/ceilings) || die "go build failed"
+    go build -o "$BIN/ceilings" ./bench/cmd/ceilings &&
+    go build -o "$BIN/profserve" ./bench/cmd/profserve) || die "go build failed"
 }
 
 # --- processes ---------------------------------------------------------------
@@ -123,7 +125,7 @@ start_sink() {
 sink_settle() {
   local last=-1 n deadline=$(($(now_ms) + 30000))
   while [ "$(now_ms)" -lt "$deadline" ]; do
-    n=$(curl -fsS "http://127.0.0.1:$SINK_PORT/stats" | jq -r .received)
+    n=$(curl -fsS --max-time 2 "http://127.0.0.1:$SINK_PORT/stats" 2>/dev/null | jq -r .received 2>/dev/null) || return 0
     [ "$n" = "$last" ] && return 0
     last=$n
     sleep 0.5
@@ -132,24 +134,58 @@ sink_settle() {
 
 # start_server MODE CONFIG DB starts latchkey (pinned to SERVER_CPU when MODE
 # is not "unpinned"), waits for /health/ready and sets SERVER_PID and
-# STARTUP_MS (exec to ready).
+# STARTUP_MS (exec to ready). With PROFILE=1 the pinned and scale modes run
+# bench/cmd/profserve (the same server plus pprof) and PROF_ON is set.
 start_server() {
   local mode=$1 config=$2 db=$3 pin=()
+  local cmd=("$BIN/latchkey" serve --config "$config")
+  SERVER_ARGS=("$@")
   [ "$mode" = unpinned ] || pin=("${SERVER_PIN[@]}")
   port_free "127.0.0.1:$PORT"
+  PROF_ON=
+  if [ "$PROFILE" = 1 ] && [ "$mode" != unpinned ]; then
+    port_free "127.0.0.1:$PPROF_PORT"
+    cmd=("$BIN/profserve" -pprof "127.0.0.1:$PPROF_PORT" -config "$config")
+    PROF_ON=1
+  fi
   local t0
   t0=$(now_ms)
   LATCHKEY_SERVER_LISTEN="127.0.0.1:$PORT" LATCHKEY_SERVER_PUBLICURL="$BASE" \
     LATCHKEY_STORAGE_PATH="$db" LATCHKEY_SMTP_PORT="$SMTP_PORT" \
-    "${pin[@]}" "$BIN/latchkey" serve --config "$config" >>"$RUN_DIR/server.log" 2>&1 &
+    "${pin[@]}" "${cmd[@]}" >>"$RUN_DIR/server.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   if ! wait_ready "$SERVER_PID" 120 "$BASE/health/ready"; then
     tail -20 "$RUN_DIR/server.log" >&2
     die "latchkey did not become ready"
   fi
-  # shellcheck disable=SC2034 # read by run.sh
   STARTUP_MS=$(($(now_ms) - t0))
+}
+
+# --- profiles --------------------------------------------------------------------
+
+# prof_start NAME starts fetching a CPU profile covering the measured run
+# (PROF_ON only); prof_stop waits for it, writes `go tool pprof -top` next
+# to it and sets PROF_FILE to that text file (repo-relative; empty without a
+# profile). Not to be called in a subshell: they track the curl by PID.
+prof_start() {
+  PROF_CURL=
+  [ -n "${PROF_ON:-}" ] || return 0
+  mkdir -p "$PROFILE_DIR"
+  curl -sS -o "$PROFILE_DIR/$MODE-$1.pprof" --max-time $((DURATION + 30)) \
+    "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=$((DURATION > 2 ? DURATION - 1 : 1))" 2>/dev/null &
+  PROF_CURL=$!
+  PIDS+=("$PROF_CURL")
+}
+
+prof_stop() {
+  PROF_FILE=
+  [ -n "${PROF_CURL:-}" ] || return 0
+  wait "$PROF_CURL" 2>/dev/null || true
+  stop_pid "$PROF_CURL"
+  local f="$PROFILE_DIR/$MODE-$1"
+  go tool pprof -top -nodecount=30 "$BIN/profserve" "$f.pprof" >"$f.top.txt" 2>&1 || true
+  PROF_FILE="${f#"$ROOT"/}.top.txt"
 }
 
 # --- load generators -----------------------------------------------------------
@@ -169,7 +205,9 @@ probe() {
   local method=$1 url=$2 body=$3 hdrs=$4 data=()
   headers_to_curl "$hdrs"
   [ -z "$body" ] || data=(--data-binary "$body")
-  curl -sS -o "$RUN_DIR/probe.body" -w '%{http_code}' --max-time 30 -X "$method" "${CURL_H[@]}" "${data[@]}" "$url" || echo 000
+  local code
+  code=$(curl -sS -o "$RUN_DIR/probe.body" -w '%{http_code}' --max-time 30 -X "$method" "${CURL_H[@]}" "${data[@]}" "$url" 2>/dev/null) || true
+  echo "${code:-000}"
 }
 
 # wrk_run SECONDS URL CONNS METHOD BODY HEADERS USERS: runs wrk on the load
@@ -205,11 +243,16 @@ k6_run() {
 
 # record TARGET MODE SCENARIO STATUS TOOL UNIT NOTE [METRICS_JSON]: appends one
 # result line (with the server's RSS and the machine's 1-minute load average,
-# which tells a quiet machine from a busy one) to results.jsonl.
+# which tells a quiet machine from a busy one) to results.jsonl. The status
+# becomes "crashed" when the target process is gone.
 record() {
   local target=$1 mode=$2 scenario=$3 status=$4 tool=$5 unit=$6 note=$7 metrics=${8:-}
   [ -n "$metrics" ] || metrics='{}'
   local rss=null hwm=null pid=${TARGET_PID:-} load1
+  if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+    status=crashed
+    note="the server process exited during the scenario (see bench/.run/server.log)"
+  fi
   [ -z "$pid" ] || read -r rss hwm < <(rss_kb "$pid")
   load1=$(cut -d' ' -f1 /proc/loadavg)
   jq -nc --arg target "$target" --arg mode "$mode" --argjson round "$ROUND" --arg scenario "$scenario" \

@@ -5,6 +5,7 @@
 #   SCENARIOS="discovery cc_rs256" DURATION=5 bench/run.sh
 #   SCALE=1 bench/run.sh         # also: 100,000 users in 10 realms
 #   PEER_ISSUER=... bench/run.sh # also: the same OIDC scenarios against another provider
+#   PROFILE=1 bench/run.sh       # also: a CPU profile of each pinned scenario
 #
 # Installs what it needs (wrk, jq from Debian; k6 from the Go module proxy),
 # builds latchkey, starts a loopback SMTP sink and the server, runs every
@@ -38,6 +39,8 @@ PORT=${PORT:-18080}
 DEMO_PORT=${DEMO_PORT:-18443}
 SMTP_PORT=${SMTP_PORT:-2525}
 SINK_PORT=${SINK_PORT:-2526}
+PROFILE=${PROFILE:-0}
+PPROF_PORT=${PPROF_PORT:-18081}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 K6_VERSION=v1.8.1
@@ -78,10 +81,18 @@ selected() {
   [[ " ${2//,/ } " == *" $1 "* ]] && [[ " ${SCENARIOS//,/ } " == *" $1 "* ]]
 }
 
+# run_scenarios LIST runs the selected scenarios of LIST against TARGET,
+# restarting a Latchkey server that died (its scenario is recorded "crashed").
 run_scenarios() {
   local list=$1 s
   for s in ${list//,/ }; do
     selected "$s" "$list" || continue
+    if [ "$TARGET" = latchkey ] && ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      log "latchkey exited (see $RUN_DIR/server.log); restarting it"
+      tail -5 "$RUN_DIR/server.log" >&2 || true
+      start_server "${SERVER_ARGS[@]}"
+      TARGET_PID=$SERVER_PID
+    fi
     "s_$s"
   done
 }
@@ -207,10 +218,8 @@ EOF
 
 # assemble writes the result JSON and prints the table.
 assemble() {
-  local stamp out
-  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  local out="$RESULTS_DIR/$STAMP.json"
   mkdir -p "$RESULTS_DIR"
-  out="$RESULTS_DIR/$stamp.json"
   touch "$RUN_DIR/results.jsonl" "$RUN_DIR/startups.jsonl"
   [ -f "$RUN_DIR/scale.json" ] || echo null >"$RUN_DIR/scale.json"
   jq -n --slurpfile meta "$RUN_DIR/meta.json" --slurpfile ceil "$RUN_DIR/ceilings.json" \
@@ -227,6 +236,8 @@ assemble() {
 main() {
   mkdir -p "$RUN_DIR"
   rm -rf "${RUN_DIR:?}"/*
+  STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+  PROFILE_DIR="$RESULTS_DIR/profiles-$STAMP"
   trap cleanup EXIT
   trap 'exit 130' INT TERM
   ensure_tools

@@ -76,13 +76,16 @@ measure_wrk() {
     return 0
   fi
   wrk_run "$WARMUP" "$url" "$conns" "$method" "$body" "$hdrs" "$users" >/dev/null
+  prof_start "$name"
   m=$(wrk_run "$DURATION" "$url" "$conns" "$method" "$body" "$hdrs" "$users")
+  prof_stop "$name"
   settle "$name"
   if [ -z "$m" ]; then
     record "$TARGET" "$MODE" "$name" failed wrk "$unit" "wrk gave no result (see bench/.run/wrk.log)"
     return 0
   fi
-  record "$TARGET" "$MODE" "$name" ok wrk "$unit" "$note" "$(jq -c --argjson c "$conns" '. + {connections: $c}' <<<"$m")"
+  record "$TARGET" "$MODE" "$name" ok wrk "$unit" "$note" \
+    "$(jq -c --argjson c "$conns" --arg p "$PROF_FILE" '. + {connections: $c} + (if $p == "" then {} else {profile: $p} end)' <<<"$m")"
 }
 
 # measure_k6 NAME UNIT SCRIPT VUS [-e K=V ...]: warm up, measure, record. A
@@ -103,7 +106,9 @@ measure_k6() {
   : >"$RUN_DIR/k6.log"
   k6_run "$WARMUP" "$script" "$vus" "$@" >/dev/null
   : >"$RUN_DIR/k6.log"
+  prof_start "$name"
   m=$(k6_run "$DURATION" "$script" "$vus" "$@")
+  prof_stop "$name"
   settle "$name"
   cp "$RUN_DIR/k6.log" "$RUN_DIR/k6-$TARGET-$MODE-$name.log"
   if [ -z "$m" ] || [ "$(jq -r .ops <<<"$m")" = 0 ]; then
@@ -112,7 +117,8 @@ measure_k6() {
     record "$TARGET" "$MODE" "$name" failed k6 "$unit" "no successful op: ${why:-see bench/.run/k6.log}" "${m:-}"
     return 0
   fi
-  record "$TARGET" "$MODE" "$name" ok k6 "$unit" "" "$(jq -c --argjson v "$vus" '. + {vus: $v}' <<<"$m")"
+  record "$TARGET" "$MODE" "$name" ok k6 "$unit" "" \
+    "$(jq -c --argjson v "$vus" --arg p "$PROF_FILE" '. + {vus: $v} + (if $p == "" then {} else {profile: $p} end)' <<<"$m")"
 }
 
 # k6 environment shared by the code-flow scenarios.

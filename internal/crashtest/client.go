@@ -20,14 +20,13 @@ import (
 
 // Paths under the realm prefix.
 const (
-	PathToken      = "/protocol/openid-connect/token"
-	PathAuth       = "/protocol/openid-connect/auth"
-	PathUserinfo   = "/protocol/openid-connect/userinfo"
-	PathMagicLink  = "/kobil-magic-link/access-link"
-	PathUserLogin  = "/user/login"
-	PathGenLink    = "/generate-link-api/"
-	PathAPIToken   = "/wf/generate-user-token"
-	PathLandingURL = "/kobil-magic-link/login"
+	PathToken     = "/protocol/openid-connect/token"
+	PathAuth      = "/protocol/openid-connect/auth"
+	PathUserinfo  = "/protocol/openid-connect/userinfo"
+	PathMagicLink = "/kobil-magic-link/access-link"
+	PathUserLogin = "/user/login"
+	PathGenLink   = "/generate-link-api/"
+	PathLanding   = "/kobil-magic-link/login"
 )
 
 // Client calls one Latchkey server's endpoints the way the tests need. It

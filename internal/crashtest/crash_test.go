@@ -40,11 +40,14 @@ type chain struct {
 
 // ledger records what the server acknowledged (2xx) across all its lives.
 type ledger struct {
-	mu       sync.Mutex
-	magic    []string // emails whose magic-link request got 200
-	gen      []string // emails of generate-link requests that got 200
-	chains   []*chain
-	outcomes tally
+	mu    sync.Mutex
+	magic []string // emails whose magic-link request got 200
+	gen   []string // emails of generate-link requests that got 200
+	// genUnknown are the email sets of generate-link requests in flight at
+	// a kill: each set must exist entirely or not at all.
+	genUnknown [][]string
+	chains     []*chain
+	outcomes   tally
 	// violations are acknowledged effects found missing while running.
 	violations []string
 }
@@ -117,9 +120,16 @@ func TestCrashKillLoop(t *testing.T) {
 		for w := range genWorkers {
 			wg.Go(func() { l.genWorker(ctx, s.client, run, w) })
 		}
+		// The kill timer starts once every chain holds a refresh token: a
+		// login (five requests and an argon2id hash) can take longer than
+		// the kill window on a loaded machine, and a chain that never gets
+		// going checks nothing.
+		var loggedIn sync.WaitGroup
+		loggedIn.Add(len(l.chains))
 		for _, c := range l.chains {
-			wg.Go(func() { l.refreshWorker(ctx, s.client, c) })
+			wg.Go(func() { l.refreshWorker(ctx, s.client, c, sync.OnceFunc(loggedIn.Done)) })
 		}
+		waitGroup(&loggedIn, 15*time.Second)
 		time.Sleep(time.Duration(50+rand.IntN(351)) * time.Millisecond)
 		// Kill first, then stop the clients: requests in flight at the kill
 		// see the connection die, as real clients would.
@@ -143,7 +153,7 @@ func TestCrashKillLoop(t *testing.T) {
 	if code, err := p.Terminate(30 * time.Second); err != nil || code != 0 {
 		t.Errorf("final SIGTERM: exit code %d, err %v; want 0", code, err)
 	}
-	storeProblems, outboxLeft := checkStore(t, s.cfg.DBPath, append(append([]string(nil), l.magic...), l.gen...), s.hook)
+	storeProblems, outboxLeft := checkStore(t, s.cfg.DBPath, append(append([]string(nil), l.magic...), l.gen...), l.genUnknown, s.hook)
 
 	// Report, then judge.
 	delivered, ids, attempts, _, badSig := s.hook.users()
@@ -158,8 +168,8 @@ func TestCrashKillLoop(t *testing.T) {
 	t.Logf("crash loop: %d SIGKILLs survived in %s (whole test %s); %d starts, startup to ready avg %s max %s",
 		kills, loopTime.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), len(startups),
 		(sumStart / time.Duration(len(startups))).Round(time.Millisecond), maxStart.Round(time.Millisecond))
-	t.Logf("acknowledged: %d magic links, %d generate-link users; webhooks: %d delivery ids for %d users, %d attempts (%d redeliveries); outbox left %d",
-		len(l.magic), len(l.gen), ids, len(delivered), attempts, attempts-ids, outboxLeft)
+	t.Logf("acknowledged: %d magic links, %d generate-link users (+%d requests in flight at a kill, checked all-or-nothing); webhooks: %d delivery ids for %d users, %d attempts (%d redeliveries); outbox left %d",
+		len(l.magic), len(l.gen), len(l.genUnknown), ids, len(delivered), attempts, attempts-ids, outboxLeft)
 	t.Logf("refresh chains: %d strict rotations after acknowledged ones, %d rotations after an in-flight kill (%d went through, %d were committed before the kill and so replayed)",
 		strict, lenientOK+lenientLost, lenientOK, lenientLost)
 	t.Logf("request outcomes:\n%s", l.outcomes.String())
@@ -222,6 +232,11 @@ func (l *ledger) genWorker(ctx context.Context, c *crashtest.Client, run, w int)
 		r, err := c.GenerateLink(ctx, tok, emails, crashtest.Workflow)
 		if !l.record("generate-link", r, err, http.StatusOK) {
 			if err != nil {
+				if !refused(err) {
+					l.mu.Lock()
+					l.genUnknown = append(l.genUnknown, emails)
+					l.mu.Unlock()
+				}
 				return
 			}
 			continue
@@ -239,11 +254,16 @@ func (l *ledger) genWorker(ctx context.Context, c *crashtest.Client, run, w int)
 }
 
 // refreshWorker rotates its chain's refresh token until the server dies,
-// logging in through the login form first when the chain has no token.
+// logging in through the login form first when the chain has no token; it
+// calls ready once the chain holds a token.
 // It pauses between rotations so that a kill often finds the chain idle
 // (its last rotation acknowledged): only those are checked strictly.
-func (l *ledger) refreshWorker(ctx context.Context, c *crashtest.Client, ch *chain) {
+func (l *ledger) refreshWorker(ctx context.Context, c *crashtest.Client, ch *chain, ready func()) {
+	defer ready() // also when the worker gives up: the loop must not wait for it
 	for ctx.Err() == nil {
+		if ch.token != "" {
+			ready()
+		}
 		if ch.token == "" {
 			tr, err := c.BrowserLogin(ctx, ch.user, crashtest.UserPassword)
 			if err != nil {
@@ -359,9 +379,10 @@ func (s *server) checkMagicLinks(emails []string) []string {
 // checkStore opens the bbolt file the server left (stopped), runs the
 // store's consistency check and looks up every acknowledged user and every
 // user a webhook delivery named (a delivery is only queued in the same
-// transaction that creates its user). It returns the problems found and the
-// number of outbox entries still queued.
-func checkStore(t *testing.T, path string, acked []string, hook *hookRecorder) ([]string, int) {
+// transaction that creates its user). The users of each generate-link
+// request that was in flight at a kill must all exist or none. It returns
+// the problems found and the number of outbox entries still queued.
+func checkStore(t *testing.T, path string, acked []string, unknown [][]string, hook *hookRecorder) ([]string, int) {
 	t.Helper()
 	st, err := bboltstore.Open(path, bboltstore.Options{Timeout: 5 * time.Second})
 	if err != nil {
@@ -389,6 +410,18 @@ func checkStore(t *testing.T, path string, acked []string, hook *hookRecorder) (
 	for e := range delivered {
 		lookup(e, "webhook-delivered")
 	}
+	for _, set := range unknown {
+		found := 0
+		for _, e := range set {
+			if _, err := st.GetUserByEmail(ctx, crashtest.Realm, e); err == nil {
+				found++
+			}
+		}
+		if found != 0 && found != len(set) {
+			problems = append(problems, fmt.Sprintf("generate-link request for %v in flight at a kill is half-written: %d of %d users exist",
+				set, found, len(set)))
+		}
+	}
 	n, err := st.CountOutbox(ctx)
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("count outbox: %v", err))
@@ -397,3 +430,16 @@ func checkStore(t *testing.T, path string, acked []string, hook *hookRecorder) (
 }
 
 func first[T any](s []T, n int) []T { return s[:min(n, len(s))] }
+
+// waitGroup waits for wg, at most timeout.
+func waitGroup(wg *sync.WaitGroup, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+}

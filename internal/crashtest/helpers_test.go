@@ -89,15 +89,23 @@ type server struct {
 
 // newServer writes a config for a fresh bbolt file in t.TempDir(), with
 // mail captured in-process, a webhook receiver and users seeded.
-func newServer(t *testing.T, users []string) *server {
+func newServer(t *testing.T, users []string) *server { return newServerSMTP(t, users, 0) }
+
+// newServerSMTP is newServer with mail sent to the SMTP server on smtpPort
+// (0: a capturing testenv mail server, in s.mail).
+func newServerSMTP(t *testing.T, users []string, smtpPort int) *server {
 	t.Helper()
 	dir := t.TempDir()
 	port, err := crashtest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{mail: testenv.StartMailServer(t), hook: newHookRecorder(t), bin: latchkeyBinary(t)}
-	s.cfg = crashtest.Config{Port: port, DBPath: filepath.Join(dir, "latchkey.db"), SMTPPort: s.mail.Port,
+	s := &server{hook: newHookRecorder(t), bin: latchkeyBinary(t)}
+	if smtpPort == 0 {
+		s.mail = testenv.StartMailServer(t)
+		smtpPort = s.mail.Port
+	}
+	s.cfg = crashtest.Config{Port: port, DBPath: filepath.Join(dir, "latchkey.db"), SMTPPort: smtpPort,
 		WebhookURL: s.hook.URL() + "/hook", Users: users}
 	s.path = filepath.Join(dir, "latchkey.yaml")
 	if err := s.cfg.Write(s.path); err != nil {
@@ -227,7 +235,7 @@ func (h *hookRecorder) waitDelivered(want []string, timeout time.Duration) []str
 func mailLinks(m *testenv.MailServer) map[string][]string {
 	out := map[string][]string{}
 	for _, msg := range m.Messages() {
-		link := msg.FindLink(crashtest.PathLandingURL)
+		link := msg.FindLink(crashtest.PathLanding)
 		for _, to := range msg.To {
 			if link != "" {
 				out[strings.ToLower(to)] = append(out[strings.ToLower(to)], link)

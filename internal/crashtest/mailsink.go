@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,10 @@ type MailSink struct {
 	Port     int
 	server   *smtp.Server
 	messages atomic.Int64
+
+	mu      sync.Mutex
+	held    chan struct{} // non-nil while holding: closed by Release
+	waiting atomic.Int64  // messages received and held
 }
 
 // StartMailSink listens on 127.0.0.1 (plain SMTP, no auth).
@@ -39,8 +44,34 @@ func StartMailSink() (*MailSink, error) {
 // Messages is the number of messages accepted so far.
 func (m *MailSink) Messages() int64 { return m.messages.Load() }
 
-// Close stops the server.
-func (m *MailSink) Close() error { return m.server.Close() }
+// Hold makes the sink keep every further message's final reply until
+// Release: the sending server's request is then provably in its handler.
+func (m *MailSink) Hold() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.held == nil {
+		m.held = make(chan struct{})
+	}
+}
+
+// Release answers the held messages and stops holding.
+func (m *MailSink) Release() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.held != nil {
+		close(m.held)
+		m.held = nil
+	}
+}
+
+// Waiting is the number of messages held right now.
+func (m *MailSink) Waiting() int64 { return m.waiting.Load() }
+
+// Close releases held messages and stops the server.
+func (m *MailSink) Close() error {
+	m.Release()
+	return m.server.Close()
+}
 
 type sinkBackend struct{ m *MailSink }
 
@@ -56,6 +87,14 @@ func (sinkSession) Logout() error                        { return nil }
 func (s sinkSession) Data(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
+	}
+	s.m.mu.Lock()
+	held := s.m.held
+	s.m.mu.Unlock()
+	if held != nil {
+		s.m.waiting.Add(1)
+		<-held
+		s.m.waiting.Add(-1)
 	}
 	s.m.messages.Add(1)
 	return nil

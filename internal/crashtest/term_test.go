@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptrace"
 	"sync"
 	"syscall"
 	"testing"
@@ -14,25 +13,19 @@ import (
 	"github.com/latchkey/latchkey/storage/bboltstore"
 )
 
-// inflight is one request sent just before SIGTERM.
-type inflight struct {
-	kind   string
-	status int
-	err    error
-	done   time.Time
-}
-
-// TestGracefulTerm sends SIGTERM while requests are in flight and checks
-// that they all complete with 2xx, that the process exits 0, and that
-// outbox entries whose webhook was failing are kept and delivered after
-// the next start.
+// TestGracefulTerm sends SIGTERM while requests are provably inside their
+// handlers (magic-link requests whose mail the SMTP server holds), and
+// checks that the server stops taking new connections but keeps running
+// until those requests are answered, all with 2xx; that it then exits 0;
+// and that outbox entries whose webhook was failing are kept and delivered
+// after the next start.
 func TestGracefulTerm(t *testing.T) {
-	const logins = 16 // argon2id runs one per CPU: these queue up for a while
-	var users []string
-	for i := range logins {
-		users = append(users, fmt.Sprintf("term-%d@example.com", i))
+	sink, err := crashtest.StartMailSink()
+	if err != nil {
+		t.Fatal(err)
 	}
-	s := newServer(t, users)
+	t.Cleanup(func() { _ = sink.Close() })
+	s := newServerSMTP(t, nil, sink.Port)
 	p, _ := s.start(t)
 	ctx := context.Background()
 	tok, err := s.client.ServiceToken(ctx)
@@ -51,69 +44,56 @@ func TestGracefulTerm(t *testing.T) {
 		return refused > 0
 	})
 
-	// Every request gets its own new connection, and SIGTERM waits until
-	// each request was written: the server tracks an accepted connection
-	// from then on and Shutdown waits for it (only idle keep-alive
-	// connections are closed), so these requests are in flight and must be
-	// served.
-	type call struct {
-		kind string
-		do   func(ctx context.Context, c *crashtest.Client) (crashtest.Response, error)
+	// Requests that are inside their handlers at SIGTERM: each waits for
+	// the SMTP server's answer to its mail, which is held until released.
+	const inFlight = 6
+	sink.Hold()
+	type result struct {
+		status int
+		err    error
+		done   time.Time
 	}
-	var calls []call
-	for _, u := range users {
-		calls = append(calls, call{"user-login", func(ctx context.Context, c *crashtest.Client) (crashtest.Response, error) {
-			return c.UserLogin(ctx, u, crashtest.UserPassword)
-		}})
-	}
-	for i := range 3 {
-		calls = append(calls, call{"magic-link", func(ctx context.Context, c *crashtest.Client) (crashtest.Response, error) {
-			return c.SendMagicLink(ctx, tok, fmt.Sprintf("term-ml-%d@example.com", i))
-		}}, call{"generate-link", func(ctx context.Context, c *crashtest.Client) (crashtest.Response, error) {
-			return c.GenerateLink(ctx, tok, []string{fmt.Sprintf("term-gl-%d@example.com", i)}, "")
-		}})
-	}
-	results := make([]inflight, len(calls))
-	var written, wg sync.WaitGroup
-	written.Add(len(calls))
-	for i, cl := range calls {
+	results := make([]result, inFlight)
+	var wg sync.WaitGroup
+	for i := range inFlight {
 		wg.Go(func() {
-			c := crashtest.NewClient(s.cfg.BaseURL())
-			defer c.Close()
-			var once sync.Once
-			trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(written.Done) }}
-			r, err := cl.do(httptrace.WithClientTrace(ctx, trace), c)
-			once.Do(written.Done) // in case the request failed before it was written
-			results[i] = inflight{kind: cl.kind, status: r.Status, err: err, done: time.Now()}
+			r, err := s.client.SendMagicLink(ctx, tok, fmt.Sprintf("term-%d@example.com", i))
+			results[i] = result{status: r.Status, err: err, done: time.Now()}
 		})
 	}
-	written.Wait()
-	time.Sleep(20 * time.Millisecond) // let the server read them
+	waitUntil(t, 10*time.Second, fmt.Sprintf("%d mails are held", inFlight), func() bool { return sink.Waiting() == inFlight })
 	termAt := time.Now()
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	const hold = 300 * time.Millisecond
+	time.Sleep(hold)
+	if p.Exited() {
+		t.Errorf("the server exited within %s of SIGTERM while %d requests were in flight", hold, inFlight)
+	}
+	// Draining: the listener is closed, so a new request is refused.
+	fresh := crashtest.NewClient(s.cfg.BaseURL())
+	if r, err := fresh.Do(ctx, nil, http.MethodGet, s.cfg.BaseURL()+"/health/live", "", nil, nil); err == nil {
+		t.Errorf("a new request during draining was answered %d, want the connection refused", r.Status)
+	}
+	released := time.Now()
+	sink.Release()
 	wg.Wait()
 	code, err := p.Wait(30 * time.Second)
 	stopped := time.Since(termAt)
-
-	after := 0
-	for _, r := range results {
-		if r.err != nil || r.status/100 != 2 {
-			t.Errorf("%s in flight at SIGTERM = %d (err %v), want 2xx", r.kind, r.status, r.err)
+	for i, r := range results {
+		switch {
+		case r.err != nil || r.status != http.StatusOK:
+			t.Errorf("magic-link request %d in flight at SIGTERM = %d (err %v), want 200", i, r.status, r.err)
+		case r.done.Before(released):
+			t.Errorf("magic-link request %d was answered before its mail was released", i)
 		}
-		if r.done.After(termAt) {
-			after++
-		}
-	}
-	if after == 0 {
-		t.Errorf("every request finished before SIGTERM; the test proves nothing about draining")
 	}
 	if err != nil || code != 0 {
 		t.Errorf("exit after SIGTERM: code %d, err %v; want 0; log:\n%s", code, err, p.Logs())
 	}
-	t.Logf("SIGTERM with %d requests in flight: %d finished after the signal, all 2xx; exit %d after %s",
-		len(results), after, code, stopped.Round(time.Millisecond))
+	t.Logf("SIGTERM with %d requests in their handlers: all answered 200 after a %s hold, exit %d %s after the signal",
+		inFlight, hold, code, stopped.Round(time.Millisecond))
 
 	st, err := bboltstore.Open(s.cfg.DBPath, bboltstore.Options{})
 	if err != nil {

@@ -203,3 +203,35 @@ func TestTokenExpires(t *testing.T) {
 		t.Fatalf("userinfo after expiry = %d %s, want 401", got.status, got.body)
 	}
 }
+
+// TestTokensAuthorizeOtherAPIs checks that the tokens are accepted as Bearer
+// tokens by the realm's magic-link and link-generation APIs when the user has
+// the role: a user with the role gets past authentication (the empty body is
+// then refused in the API's own way), one without is turned away.
+func TestTokensAuthorizeOtherAPIs(t *testing.T) {
+	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	c := env.Client()
+	withRole := apiToken(t, env, c, "acme", "user/login") // alice: link-generator, magic-link-sender
+	got := postJSON(t, c, env.URL+"/user/login", loginBody("carol@example.com", carolPassword))
+	withoutRole := between(got.body, `"token":"`, `"`)
+	for _, path := range []string{"/auth/realms/acme/kobil-magic-link/access-link", "/auth/realms/acme/generate-link-api/"} {
+		for _, tt := range []struct {
+			who, token string
+			refused    bool
+		}{{"alice (has the role)", withRole, false}, {"carol (lacks the role)", withoutRole, true}} {
+			req, _ := http.NewRequest(http.MethodPost, env.URL+path, strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			denied := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
+			if denied != tt.refused || resp.StatusCode == http.StatusNotFound || resp.StatusCode >= 500 {
+				t.Errorf("POST %s as %s = %d %s, want refused=%v", path, tt.who, resp.StatusCode, b, tt.refused)
+			}
+		}
+	}
+}

@@ -152,8 +152,12 @@ func (s *Server) sweep(ctx context.Context) {
 }
 
 // Serve serves HTTP(S) on ln until ctx ends, then shuts down gracefully:
-// in-flight requests get up to drain to finish.
+// no new connections are accepted, connections whose request is still being
+// read get to finish reading it (http.Server.Shutdown alone would close them
+// unanswered), and in-flight requests get up to drain to finish.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, drain time.Duration) error {
+	var mu sync.Mutex
+	fresh := map[net.Conn]bool{} // accepted, request not yet read
 	hs := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -163,6 +167,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		MaxHeaderBytes:    64 << 10,
 		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			if st == http.StateNew {
+				fresh[c] = true
+			} else {
+				delete(fresh, c)
+			}
+		},
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -177,7 +190,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	deadline := time.Now().Add(drain)
+	_ = ln.Close()
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(fresh)
+		mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
