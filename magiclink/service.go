@@ -39,7 +39,7 @@ type Service struct {
 	providers func() *oidc.Providers
 	mailer    func(*realm.Realm) (mail.Sender, error)
 	logger    *slog.Logger
-	templates map[string]*mailTemplates
+	templates map[string]*mail.Template
 	resend    resendGate
 }
 
@@ -54,7 +54,7 @@ func NewService(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Service{providers: o.Providers, mailer: o.Mailer, logger: o.Logger, templates: map[string]*mailTemplates{}}
+	s := &Service{providers: o.Providers, mailer: o.Mailer, logger: o.Logger, templates: map[string]*mail.Template{}}
 	if o.Realms != nil {
 		for _, r := range o.Realms.All() {
 			t, err := parseTemplates(r)
@@ -187,9 +187,9 @@ func (s *Service) message(r *realm.Realm, sp spec, key string) (mail.Message, er
 			return mail.Message{}, err
 		}
 	}
-	msg, err := t.render(sp.email, mailData{
+	msg, err := t.Render(sp.email, mailData{
 		RealmName: r.DisplayName, Link: r.Issuer + LandingPath + "?key=" + key,
-		Email: sp.email, Lifetime: humanLifetime(sp.lifespan),
+		Email: sp.email, Lifetime: mail.HumanDuration(sp.lifespan),
 	})
 	if err != nil {
 		return mail.Message{}, fmt.Errorf("magic link mail of realm %q: %w", r.Name, err)

@@ -1,13 +1,7 @@
 package magiclink
 
 import (
-	"bytes"
 	"fmt"
-	htmltemplate "html/template"
-	"strconv"
-	"strings"
-	texttemplate "text/template"
-	"time"
 
 	"github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/realm"
@@ -45,83 +39,20 @@ type mailData struct {
 	Lifetime  string
 }
 
-// mailTemplates are a realm's parsed templates.
-type mailTemplates struct {
-	subject, text *texttemplate.Template
-	html          *htmltemplate.Template
-}
-
 // parseTemplates parses the realm's overrides (or the defaults), so that a
 // broken template stops the server at start rather than failing a send.
-func parseTemplates(r *realm.Realm) (*mailTemplates, error) {
-	pick := func(override, def string) string {
-		if strings.TrimSpace(override) != "" {
-			return override
-		}
-		return def
-	}
-	var t mailTemplates
-	var err error
-	if t.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(pick(r.MailTemplates.MagicLinkSubject, defaultSubject)); err != nil {
-		return nil, fmt.Errorf("realm %q: mailTemplates.magicLinkSubject: %w", r.Name, err)
-	}
-	if t.text, err = texttemplate.New("text").Option("missingkey=error").Parse(pick(r.MailTemplates.MagicLinkText, defaultText)); err != nil {
-		return nil, fmt.Errorf("realm %q: mailTemplates.magicLinkText: %w", r.Name, err)
-	}
-	if t.html, err = htmltemplate.New("html").Option("missingkey=error").Parse(pick(r.MailTemplates.MagicLinkHTML, defaultHTML)); err != nil {
-		return nil, fmt.Errorf("realm %q: mailTemplates.magicLinkHTML: %w", r.Name, err)
+func parseTemplates(r *realm.Realm) (*mail.Template, error) {
+	t, err := mail.ParseTemplate("magic-link mail",
+		mail.Or(r.MailTemplates.MagicLinkSubject, defaultSubject),
+		mail.Or(r.MailTemplates.MagicLinkText, defaultText),
+		mail.Or(r.MailTemplates.MagicLinkHTML, defaultHTML))
+	if err != nil {
+		return nil, fmt.Errorf("realm %q: mailTemplates: %w", r.Name, err)
 	}
 	// Render once with sample data: a template that references an unknown
 	// field fails here, at start, instead of on every send.
-	if _, err := t.render("user@example.com", mailData{RealmName: r.DisplayName, Link: r.Issuer, Email: "user@example.com", Lifetime: "15 minutes"}); err != nil {
+	if _, err := t.Render("user@example.com", mailData{RealmName: r.DisplayName, Link: r.Issuer, Email: "user@example.com", Lifetime: "15 minutes"}); err != nil {
 		return nil, fmt.Errorf("realm %q: mailTemplates: %w", r.Name, err)
 	}
-	return &t, nil
-}
-
-// render builds the mail. Line breaks in the subject (from a display name or
-// a template) are folded into spaces: a header must stay one line.
-func (t *mailTemplates) render(to string, d mailData) (mail.Message, error) {
-	var subj, text, html bytes.Buffer
-	if err := t.subject.Execute(&subj, d); err != nil {
-		return mail.Message{}, fmt.Errorf("render subject: %w", err)
-	}
-	if err := t.text.Execute(&text, d); err != nil {
-		return mail.Message{}, fmt.Errorf("render text body: %w", err)
-	}
-	if err := t.html.Execute(&html, d); err != nil {
-		return mail.Message{}, fmt.Errorf("render HTML body: %w", err)
-	}
-	return mail.Message{To: to, Subject: strings.Join(strings.Fields(subj.String()), " "), Text: text.String(), HTML: html.String()}, nil
-}
-
-// humanLifetime says how long a link lives, e.g. "15 minutes", "1 hour 30 minutes".
-func humanLifetime(d time.Duration) string {
-	d = d.Round(time.Second)
-	unit := func(n int64, one string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return strconv.FormatInt(n, 10) + " " + one + "s"
-	}
-	var parts []string
-	if days := int64(d / (24 * time.Hour)); days > 0 {
-		parts = append(parts, unit(days, "day"))
-		d -= time.Duration(days) * 24 * time.Hour
-	}
-	if h := int64(d / time.Hour); h > 0 {
-		parts = append(parts, unit(h, "hour"))
-		d -= time.Duration(h) * time.Hour
-	}
-	if m := int64(d / time.Minute); m > 0 {
-		parts = append(parts, unit(m, "minute"))
-		d -= time.Duration(m) * time.Minute
-	}
-	if s := int64(d / time.Second); s > 0 && len(parts) < 2 {
-		parts = append(parts, unit(s, "second"))
-	}
-	if len(parts) == 0 {
-		return "0 seconds"
-	}
-	return strings.Join(parts, " ")
+	return t, nil
 }

@@ -9,26 +9,6 @@ import (
 	"github.com/latchkey/latchkey/realm"
 )
 
-func TestHumanLifetime(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{15 * time.Minute, "15 minutes"},
-		{time.Minute, "1 minute"},
-		{90 * time.Minute, "1 hour 30 minutes"},
-		{24 * time.Hour, "1 day"},
-		{45 * time.Second, "45 seconds"},
-		{61 * time.Second, "1 minute 1 second"},
-		{0, "0 seconds"},
-	}
-	for _, tt := range tests {
-		if got := humanLifetime(tt.d); got != tt.want {
-			t.Errorf("humanLifetime(%s) = %q, want %q", tt.d, got, tt.want)
-		}
-	}
-}
-
 func TestParseScope(t *testing.T) {
 	tests := []struct {
 		in      string
@@ -103,7 +83,7 @@ func TestMailTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := mailData{RealmName: r.DisplayName, Link: "https://id.example.com/x?key=k&a=b", Email: "a@example.com", Lifetime: "15 minutes"}
-	msg, err := tpl.render("a@example.com", d)
+	msg, err := tpl.Render("a@example.com", d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +102,7 @@ func TestMailTemplates(t *testing.T) {
 	if tpl, err = parseTemplates(r); err != nil {
 		t.Fatal(err)
 	}
-	if msg, err = tpl.render("a@example.com", d); err != nil {
+	if msg, err = tpl.Render("a@example.com", d); err != nil {
 		t.Fatal(err)
 	}
 	if msg.Subject != "Login: Acme Corp (15 minutes)" || msg.Text != "Go: "+d.Link || msg.HTML != `<a href="https://id.example.com/x?key=k&amp;a=b">a@example.com</a>` {

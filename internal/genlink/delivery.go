@@ -51,7 +51,7 @@ type Deliveries struct {
 
 	once      sync.Once
 	client    *http.Client
-	templates sync.Map // realm name -> *mailTemplates
+	templates sync.Map // realm name -> *mail.Template
 }
 
 // Register sets d as the handler of both kinds on w.
@@ -193,8 +193,8 @@ func (d *Deliveries) prepareEmail(e storage.OutboxEntry) (outbox.Delivery, error
 	if err != nil {
 		return outbox.Delivery{}, err
 	}
-	msg, err := tpl.render(ev.User, mailData{RealmName: realmName(r), Email: ev.User, Link: ev.Link,
-		Site: ev.Site, Lifetime: humanDuration(ev.Lifetime)})
+	msg, err := tpl.Render(ev.User, mailData{RealmName: realmName(r), Email: ev.User, Link: ev.Link,
+		Site: ev.Site, Lifetime: mail.HumanDuration(ev.Lifetime)})
 	if err != nil {
 		return outbox.Delivery{}, err
 	}
@@ -217,16 +217,16 @@ func (d *Deliveries) prepareEmail(e storage.OutboxEntry) (outbox.Delivery, error
 	}}, nil
 }
 
-func (d *Deliveries) mailTemplates(r *realm.Realm) (*mailTemplates, error) {
+func (d *Deliveries) mailTemplates(r *realm.Realm) (*mail.Template, error) {
 	if t, ok := d.templates.Load(r.Name); ok {
-		return t.(*mailTemplates), nil
+		return t.(*mail.Template), nil
 	}
 	t, err := parseMailTemplates(r.MailTemplates)
 	if err != nil {
 		return nil, fmt.Errorf("realm %q: %w", r.Name, err)
 	}
 	actual, _ := d.templates.LoadOrStore(r.Name, t)
-	return actual.(*mailTemplates), nil
+	return actual.(*mail.Template), nil
 }
 
 func realmName(r *realm.Realm) string {

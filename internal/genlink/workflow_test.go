@@ -187,7 +187,7 @@ func TestEmailWorkflow(t *testing.T) {
 	if msg.Subject != "Your link to testing" {
 		t.Errorf("subject = %q, want %q", msg.Subject, "Your link to testing")
 	}
-	if !strings.Contains(msg.Text, "valid for 24 hours") {
+	if !strings.Contains(msg.Text, "valid for 1 day") {
 		t.Errorf("text part does not state the lifetime: %s", msg.Text)
 	}
 	waitFor(t, "the webhook too", 5*time.Second, func() bool { return len(rc.deliveries()) == 1 })
