@@ -105,8 +105,10 @@ func Middleware(next http.Handler, logger *slog.Logger, maxBody int64, observe O
 			if status >= 500 {
 				level = slog.LevelWarn
 			}
-			logger.Log(r.Context(), level, "request", "request_id", id, "method", r.Method,
-				"path", r.URL.Path, "status", status, "duration_ms", elapsed.Milliseconds())
+			if logger.Enabled(r.Context(), level) { // skip building the attributes on the hot path
+				logger.Log(r.Context(), level, "request", "request_id", id, "method", r.Method,
+					"path", r.URL.Path, "status", status, "duration_ms", elapsed.Milliseconds())
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -114,7 +114,12 @@ func New(ctx context.Context, cfg *config.Config, store storage.Store, opts Opti
 		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "Not found"})
 	})
 	maxBody := cfg.Server.MaxBodyBytes
-	s.Handler = httpx.Middleware(r, opts.Logger, maxBody, metrics.Observe)
+	route := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !s.OIDC.FastPath(w, req) {
+			r.ServeHTTP(w, req)
+		}
+	})
+	s.Handler = httpx.Middleware(route, opts.Logger, maxBody, metrics.Observe)
 	s.workers = append(s.workers, s.sweep)
 	return s, nil
 }

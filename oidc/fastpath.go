@@ -1,0 +1,73 @@
+package oidc
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/latchkey/latchkey/internal/httpx"
+)
+
+// fastRoutes are the realm endpoints that carry most traffic, by path under
+// the realm prefix, with their route (metrics) name.
+var fastRoutes = map[string]string{
+	pathDiscovery:  "discovery",
+	pathCerts:      "certs",
+	pathToken:      "token",
+	pathIntrospect: "introspect",
+	pathUserinfo:   "userinfo",
+}
+
+// FastPath serves discovery, JWKS and the token, introspection and userinfo
+// endpoints of an enabled realm without the general router: gorilla/mux tries
+// its routes' regular expressions in order, which costs more than serving a
+// cached discovery document. It reports whether it handled the request;
+// anything else (unknown realms, other paths, unexpected methods, paths that
+// need cleaning) is left to the router, which answers as usual.
+func (ps *Providers) FastPath(w http.ResponseWriter, r *http.Request) bool {
+	path := r.URL.Path
+	var rest string
+	switch {
+	case strings.HasPrefix(path, "/auth/realms/"):
+		rest = path[len("/auth/realms/"):]
+	case strings.HasPrefix(path, "/realms/"):
+		rest = path[len("/realms/"):]
+	default:
+		return false
+	}
+	i := strings.IndexByte(rest, '/')
+	if i <= 0 {
+		return false
+	}
+	name, sub := rest[:i], rest[i:]
+	route, ok := fastRoutes[sub]
+	if !ok || r.URL.RawPath != "" {
+		return false
+	}
+	cached := sub == pathDiscovery || sub == pathCerts
+	if cached && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p, ok := ps.Get(name)
+	if !ok {
+		return false
+	}
+	if l := httpx.RouteLabelsFrom(r.Context()); l != nil {
+		l.Route, l.Realm = route, name
+	}
+	switch sub {
+	case pathDiscovery:
+		p.serveDiscovery(w, r)
+	case pathCerts:
+		p.serveJWKS(w, r)
+	default:
+		// What http.StripPrefix does: the library routes relative to the issuer.
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.URL = new(url.URL)
+		*r2.URL = *r.URL
+		r2.URL.Path = sub
+		p.handler.ServeHTTP(w, r2)
+	}
+	return true
+}
