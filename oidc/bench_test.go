@@ -34,6 +34,7 @@ func benchServer(b *testing.B) http.Handler {
 	}
 	b.Cleanup(func() { store.Close() })
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	slog.SetDefault(logger) // zitadel/oidc logs each registered route through slog.Default
 	srv, err := server.New(context.Background(), cfg, store, server.Options{Logger: logger})
 	if err != nil {
 		b.Fatalf("build server: %v", err)
