@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -147,7 +148,17 @@ type Service struct {
 	Revocations storage.Revocations
 	Sessions    storage.Sessions
 	Now         func() time.Time
+
+	// verified caches tokens whose signature, issuer and expiry were checked,
+	// so that a service account reusing one bearer token for thousands of
+	// calls pays for one signature verification, not one per call.
+	// Liveness (revocation, session) is still checked on every call.
+	mu       sync.RWMutex
+	verified map[string]*Claims
 }
+
+// verifiedCacheSize bounds the cache; when full, a quarter is dropped.
+const verifiedCacheSize = 8192
 
 // NewID returns a random 128-bit token id.
 func NewID() string {
@@ -206,11 +217,44 @@ func (s *Service) Verify(ctx context.Context, raw string) (*Claims, error) {
 	return c, nil
 }
 
-// VerifySignature checks the signature, issuer and expiry only.
+// VerifySignature checks the signature, issuer and expiry only. The returned
+// claims may be shared with other callers and must not be modified.
 func (s *Service) VerifySignature(raw string) (*Claims, error) {
 	if len(raw) > 16<<10 || strings.Count(raw, ".") != 2 {
 		return nil, ErrMalformed
 	}
+	s.mu.RLock()
+	c, ok := s.verified[raw]
+	s.mu.RUnlock()
+	if ok {
+		if !s.Now().Before(time.Unix(c.Expiry, 0)) {
+			return nil, ErrExpired
+		}
+		return c, nil
+	}
+	c, err := s.verifySignature(raw)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.verified == nil {
+		s.verified = make(map[string]*Claims)
+	}
+	if len(s.verified) >= verifiedCacheSize {
+		n := 0
+		for k := range s.verified { // map order is random: a random quarter goes
+			delete(s.verified, k)
+			if n++; n >= verifiedCacheSize/4 {
+				break
+			}
+		}
+	}
+	s.verified[raw] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+func (s *Service) verifySignature(raw string) (*Claims, error) {
 	jws, err := jose.ParseSigned(raw, s.Ring.Algorithms())
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, ErrMalformed
