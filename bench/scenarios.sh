@@ -168,7 +168,7 @@ s_refresh() {
     return 0
   fi
   flow_env
-  measure_k6 refresh req refresh.js 16 "${K6_ENV[@]}" -e "CLIENT_ID=$CC_ID" -e "CLIENT_SECRET=$CC_SECRET"
+  measure_k6 refresh req refresh.js 32 "${K6_ENV[@]}" -e "CLIENT_ID=$CC_ID" -e "CLIENT_SECRET=$CC_SECRET"
 }
 
 s_user_login() {
@@ -191,7 +191,7 @@ s_code_flow() {
     return 0
   fi
   flow_env
-  measure_k6 code_flow flow code_flow.js 4 "${K6_ENV[@]}" -e "CLIENT_ID=$CODE_ID" -e "CLIENT_SECRET=$CODE_SECRET"
+  measure_k6 code_flow flow code_flow.js 8 "${K6_ENV[@]}" -e "CLIENT_ID=$CODE_ID" -e "CLIENT_SECRET=$CODE_SECRET"
 }
 
 # magic_link_body EMAIL: an access-link request for the confidential client.
@@ -208,7 +208,7 @@ s_ml_issue() {
 s_ml_consume() {
   P_METHOD=POST P_URL="$REALM_URL/kobil-magic-link/access-link" P_BODY=$(magic_link_body ml-probe@bench.test)
   P_HEADERS=$(printf 'Authorization: Bearer %s\nContent-Type: application/json' "$(service_token)")
-  measure_k6 ml_consume flow magic_link.js 8 -e "ACCESS_LINK_URL=$P_URL" -e "TOKEN_ENDPOINT=$TOKEN_EP" \
+  measure_k6 ml_consume flow magic_link.js 16 -e "ACCESS_LINK_URL=$P_URL" -e "TOKEN_ENDPOINT=$TOKEN_EP" \
     -e "SERVICE_TOKEN_ENDPOINT=$TOKEN_EP" -e SERVICE_ID=bench-service -e SERVICE_SECRET=bench-service-secret \
     -e "CLIENT_ID=$CC_ID" -e "CLIENT_SECRET=$CC_SECRET" -e "REDIRECT_URI=$REDIRECT_URI" \
     -e "SINK_URL=http://127.0.0.1:$SINK_PORT"
@@ -222,7 +222,7 @@ genlink_body() {
 }
 
 s_genlink_1() {
-  measure_wrk genlink_1 req "$REALM_URL/generate-link-api/" 16 POST "$(genlink_body 1)" \
+  measure_wrk genlink_1 req "$REALM_URL/generate-link-api/" 32 POST "$(genlink_body 1)" \
     "$(printf 'Authorization: Bearer %s\nContent-Type: application/json' "$(service_token)")" '"GeneratedMessage"'
 }
 

@@ -79,7 +79,13 @@ func checkParams(c *realm.Client, ap *AuthParams) error {
 		if rt != "code" {
 			return ErrResponseTypeOrMode
 		}
-	case ModeFragment, ModeFormPost:
+	case ModeFormPost:
+		// A form can only be posted to a web page: native apps' custom-scheme
+		// redirect URIs must use query or fragment.
+		if !strings.HasPrefix(ap.RedirectURI, "https://") && !strings.HasPrefix(ap.RedirectURI, "http://") {
+			return ErrResponseTypeOrMode
+		}
+	case ModeFragment:
 	default:
 		return ErrResponseTypeOrMode
 	}

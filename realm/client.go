@@ -3,6 +3,7 @@ package realm
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -124,11 +125,23 @@ func (c *Client) MatchRedirectURI(uri string) bool {
 		}
 	}
 	for _, p := range c.RedirectPrefixes {
-		if strings.HasPrefix(uri, p) && !strings.Contains(uri[len(p):], "#") && !strings.Contains(uri, "..") {
+		if strings.HasPrefix(uri, p) && !strings.Contains(uri[len(p):], "#") && !hasDotDot(uri) {
 			return true
 		}
 	}
 	return false
+}
+
+// hasDotDot reports whether uri contains "..", also percent-encoded: browsers
+// resolve ".%2e", "%2e." and "%2e%2e" as ".." path segments (WHATWG URL), which
+// would lead a prefix-matched URI out of the registered path. A URI that does
+// not unescape is refused too.
+func hasDotDot(uri string) bool {
+	if strings.Contains(uri, "..") {
+		return true
+	}
+	dec, err := url.PathUnescape(uri)
+	return err != nil || strings.Contains(dec, "..")
 }
 
 // MatchPostLogoutRedirectURI reports whether uri is a registered post-logout URI.

@@ -10,7 +10,7 @@
 import { Op, codeFlow, options as opts, userFor } from './lib.js';
 
 export { handleSummary } from './lib.js';
-export const options = opts(4);
+export const options = opts(8);
 
 const cfg = {
   authEndpoint: __ENV.AUTH_ENDPOINT,

@@ -14,7 +14,7 @@ import exec from 'k6/execution';
 import { Op, basicAuth, exchangeCode, follow, options as opts, param, parseForm } from './lib.js';
 
 export { handleSummary } from './lib.js';
-export const options = opts(8);
+export const options = opts(16);
 
 const cfg = {
   tokenEndpoint: __ENV.TOKEN_ENDPOINT,

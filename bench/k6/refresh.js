@@ -10,7 +10,7 @@ import exec from 'k6/execution';
 import { Op, basicAuth, codeFlow, options as opts, userFor } from './lib.js';
 
 export { handleSummary } from './lib.js';
-const VUS = Number(__ENV.VUS || 16);
+const VUS = Number(__ENV.VUS || 32);
 export const options = opts(VUS);
 
 const cfg = {

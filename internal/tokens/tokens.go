@@ -9,6 +9,7 @@
 package tokens
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -46,8 +47,13 @@ func (a Audience) MarshalJSON() ([]byte, error) {
 	return json.Marshal([]string(a))
 }
 
-// UnmarshalJSON accepts a string or an array of strings.
+// UnmarshalJSON accepts a string or an array of strings; null (which
+// encoding/json hands to UnmarshalJSON too) means no audience.
 func (a *Audience) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		*a = nil
+		return nil
+	}
 	var one string
 	if err := json.Unmarshal(b, &one); err == nil {
 		*a = Audience{one}
@@ -152,9 +158,16 @@ type Service struct {
 	// verified caches tokens whose signature, issuer and expiry were checked,
 	// so that a service account reusing one bearer token for thousands of
 	// calls pays for one signature verification, not one per call.
-	// Liveness (revocation, session) is still checked on every call.
+	// Liveness (revocation, session) is still checked on every call, and so
+	// are expiry and whether the signing key still verifies.
 	mu       sync.RWMutex
-	verified map[string]*Claims
+	verified map[string]verifiedToken
+}
+
+// verifiedToken is a cache entry: the claims and the kid that signed them.
+type verifiedToken struct {
+	claims *Claims
+	kid    string
 }
 
 // verifiedCacheSize bounds the cache; when full, a quarter is dropped.
@@ -224,21 +237,25 @@ func (s *Service) VerifySignature(raw string) (*Claims, error) {
 		return nil, ErrMalformed
 	}
 	s.mu.RLock()
-	c, ok := s.verified[raw]
+	v, ok := s.verified[raw]
 	s.mu.RUnlock()
 	if ok {
-		if !s.Now().Before(time.Unix(c.Expiry, 0)) {
+		// A retired key stops verifying after its overlap: so do its tokens.
+		if _, live := s.Ring.Lookup(v.kid); !live {
+			return nil, ErrSignature
+		}
+		if !s.Now().Before(time.Unix(v.claims.Expiry, 0)) {
 			return nil, ErrExpired
 		}
-		return c, nil
+		return v.claims, nil
 	}
-	c, err := s.verifySignature(raw)
+	c, kid, err := s.verifySignature(raw)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	if s.verified == nil {
-		s.verified = make(map[string]*Claims)
+		s.verified = make(map[string]verifiedToken)
 	}
 	if len(s.verified) >= verifiedCacheSize {
 		n := 0
@@ -249,38 +266,42 @@ func (s *Service) VerifySignature(raw string) (*Claims, error) {
 			}
 		}
 	}
-	s.verified[raw] = c
+	s.verified[raw] = verifiedToken{claims: c, kid: kid}
 	s.mu.Unlock()
 	return c, nil
 }
 
-func (s *Service) verifySignature(raw string) (*Claims, error) {
-	jws, err := jose.ParseSigned(raw, s.Ring.Algorithms())
+// verifySignature does VerifySignature's work without the cache and also
+// returns the kid of the key that verified the token.
+func (s *Service) verifySignature(raw string) (*Claims, string, error) {
+	// Compact only: a JWT access token is never in the JWS JSON serialization,
+	// whose unprotected headers we do not want to reason about.
+	jws, err := jose.ParseSignedCompact(raw, s.Ring.Algorithms())
 	if err != nil || len(jws.Signatures) != 1 {
-		return nil, ErrMalformed
+		return nil, "", ErrMalformed
 	}
 	key, ok := s.Ring.Lookup(jws.Signatures[0].Header.KeyID)
 	if !ok {
-		return nil, ErrSignature
+		return nil, "", ErrSignature
 	}
 	if jws.Signatures[0].Header.Algorithm != string(key.Algorithm) {
-		return nil, ErrSignature
+		return nil, "", ErrSignature
 	}
 	payload, err := jws.Verify(key.Public)
 	if err != nil {
-		return nil, ErrSignature
+		return nil, "", ErrSignature
 	}
 	var c Claims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, ErrMalformed
+		return nil, "", ErrMalformed
 	}
 	if c.Issuer != s.Issuer {
-		return nil, ErrIssuer
+		return nil, "", ErrIssuer
 	}
 	if !s.Now().Before(time.Unix(c.Expiry, 0)) {
-		return nil, ErrExpired
+		return nil, "", ErrExpired
 	}
-	return &c, nil
+	return &c, key.ID, nil
 }
 
 // CheckLive reports ErrRevoked when the token id was revoked or its browser
