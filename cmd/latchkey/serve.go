@@ -21,6 +21,9 @@ import (
 	"github.com/latchkey/latchkey/internal/tlsutil"
 )
 
+// defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is unset.
+const defaultMemoryLimit = 96 << 20
+
 func newServeCmd(load func() (*config.Config, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
@@ -79,6 +82,12 @@ func serve(ctx context.Context, cfg *config.Config, demo bool) error {
 	// Seeding users hashes passwords with argon2id (19 MiB each); hand that
 	// memory back before serving so idle RSS reflects the running server.
 	debug.FreeOSMemory()
+	// Every login allocates a fresh 19 MiB argon2id block, which the GC would
+	// otherwise let pile up to twice the live heap. A soft limit makes it
+	// collect sooner; GOMEMLIMIT (read by the runtime) overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	workers, cancelWorkers := context.WithCancel(context.Background())
 	srv.Start(workers)
 
