@@ -71,7 +71,10 @@ func NewSMTPSender(cfg Config) (*SMTPSender, error) {
 	if _, err := mail.ParseAddress(cfg.From); err != nil {
 		return nil, fmt.Errorf("smtp: from address %q: %w", cfg.From, err)
 	}
-	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout)}
+	// No NOOP before each message: it costs a round trip per mail, and a pooled
+	// connection that died while idle fails at MAIL FROM instead — before
+	// anything was delivered — where Send redials just the same.
+	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout), gomail.WithoutNoop()}
 	tlsCfg := &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
 	if cfg.TLSConfig != nil {
 		tlsCfg = cfg.TLSConfig.Clone()
@@ -161,8 +164,8 @@ func (s *SMTPSender) Send(ctx context.Context, msg Message) error {
 			return fmt.Errorf("send mail via %s: %w", s.addr, ctx.Err())
 		}
 		var se *gomail.SendError
-		if reused && errors.As(err, &se) && se.Reason == gomail.ErrConnCheck {
-			continue // the pooled connection died while idle; nothing was sent on it
+		if reused && errors.As(err, &se) && (se.Reason == gomail.ErrConnCheck || se.Reason == gomail.ErrSMTPMailFrom) {
+			continue // the pooled connection died while idle; nothing was delivered on it
 		}
 		return fmt.Errorf("send mail via %s: %w", s.addr, err)
 	}
