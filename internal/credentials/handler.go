@@ -285,3 +285,45 @@ func retryAfter(err error) (time.Duration, bool) {
 func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
 }
+
+// inputRules are an API's answers to unusable credential input.
+type inputRules struct {
+	missingEmail, missingPassword, passwordTooLong string
+	invalidEmail                                   error
+}
+
+// issue is the common core of both APIs: it checks the decoded email and
+// password (nil and blank mean missing), authenticates them against the
+// realm with brute-force protection, and mints the API's access token.
+func (h *Handler) issue(r *http.Request, rl *realm.Realm, api string, emailField, pwField *string, rules inputRules) (storage.User, string, *tokens.Claims, error) {
+	var email, pw string
+	if emailField != nil {
+		email = strings.TrimSpace(*emailField)
+	}
+	if pwField != nil {
+		pw = *pwField
+	}
+	switch {
+	case email == "":
+		return storage.User{}, "", nil, &inputError{msg: rules.missingEmail}
+	case pw == "":
+		return storage.User{}, "", nil, &inputError{msg: rules.missingPassword}
+	case len(pw) > maxPasswordBytes:
+		return storage.User{}, "", nil, &inputError{msg: rules.passwordTooLong}
+	}
+	email, err := realm.NormalizeEmail(email)
+	if err != nil {
+		return storage.User{}, "", nil, rules.invalidEmail
+	}
+	ctx := r.Context()
+	u, err := h.authenticate(ctx, rl, email, pw)
+	if err != nil {
+		return storage.User{}, "", nil, err
+	}
+	raw, claims, err := h.mint(ctx, rl, u, api)
+	if err != nil {
+		return storage.User{}, "", nil, err
+	}
+	h.observeSuccess(r, rl, api, u)
+	return u, raw, claims, nil
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/latchkey/latchkey/internal/httpx"
 	"github.com/latchkey/latchkey/realm"
@@ -62,35 +61,13 @@ func (h *Handler) userLogin(rl *realm.Realm, w http.ResponseWriter, r *http.Requ
 	if err := h.decode(r, &req); err != nil {
 		return err
 	}
-	var email, pw string
-	if req.EmailID != nil {
-		email = strings.TrimSpace(*req.EmailID)
-	}
-	if req.Password != nil {
-		pw = *req.Password
-	}
-	switch {
-	case email == "":
-		return &inputError{msg: "emailId is required"}
-	case pw == "":
-		return &inputError{msg: "password is required"}
-	case len(pw) > maxPasswordBytes:
-		return &inputError{msg: "password is too long"}
-	}
-	email, err := realm.NormalizeEmail(email)
-	if err != nil {
-		return errInvalidEmail
-	}
-	ctx := r.Context()
-	u, err := h.authenticate(ctx, rl, email, pw)
+	u, raw, claims, err := h.issue(r, rl, apiUserLogin, req.EmailID, req.Password, inputRules{
+		missingEmail: "emailId is required", missingPassword: "password is required",
+		passwordTooLong: "password is too long", invalidEmail: errInvalidEmail,
+	})
 	if err != nil {
 		return err
 	}
-	raw, claims, err := h.mint(ctx, rl, u, apiUserLogin)
-	if err != nil {
-		return err
-	}
-	h.observeSuccess(r, rl, apiUserLogin, u)
 	httpx.WriteJSON(w, http.StatusOK, loginResponse{
 		ResponseCode: http.StatusOK, ResponseMessage: msgLoginSuccess,
 		ResponseData: &loginData{

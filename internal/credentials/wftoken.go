@@ -88,35 +88,15 @@ func (h *Handler) generateUserToken(rl *realm.Realm, w http.ResponseWriter, r *h
 	if err := h.decode(r, &req); err != nil {
 		return err
 	}
-	var email, pw string
-	if req.Email != nil {
-		email = strings.TrimSpace(*req.Email)
-	}
-	if req.Password != nil {
-		pw = *req.Password
-	}
-	switch {
-	case email == "":
-		return &inputError{msg: "Missing parameter for workflow " + wfName + ": parameter email"}
-	case pw == "":
-		return &inputError{msg: "Missing parameter for workflow " + wfName + ": parameter password"}
-	case len(pw) > maxPasswordBytes:
-		return &inputError{msg: "Invalid data for workflow " + wfName + ": parameter password is too long"}
-	}
-	email, err := realm.NormalizeEmail(email)
-	if err != nil {
-		return &inputError{msg: "Invalid data for workflow " + wfName + ": parameter email is not an email address"}
-	}
-	ctx := r.Context()
-	u, err := h.authenticate(ctx, rl, email, pw)
+	prefix := "Missing parameter for workflow " + wfName + ": parameter "
+	u, raw, claims, err := h.issue(r, rl, apiWFToken, req.Email, req.Password, inputRules{
+		missingEmail: prefix + "email", missingPassword: prefix + "password",
+		passwordTooLong: "Invalid data for workflow " + wfName + ": parameter password is too long",
+		invalidEmail:    &inputError{msg: "Invalid data for workflow " + wfName + ": parameter email is not an email address"},
+	})
 	if err != nil {
 		return err
 	}
-	raw, claims, err := h.mint(ctx, rl, u, apiWFToken)
-	if err != nil {
-		return err
-	}
-	h.observeSuccess(r, rl, apiWFToken, u)
 	httpx.WriteJSON(w, http.StatusOK, wfResponse{Status: wfStatusSuccess, Response: wfTokenSet{
 		UserID: u.ID, Token: raw, Expires: seconds(claims.Expiry - claims.IssuedAt),
 	}})
