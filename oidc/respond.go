@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -156,4 +155,3 @@ func (p *Provider) renderExpiredLogin(w http.ResponseWriter, r *http.Request) {
 		Message: "Sign-in pages are valid for a limited time. Go back to the application and sign in again."})
 }
 
-var _ = context.Background
