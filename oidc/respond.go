@@ -154,4 +154,3 @@ func (p *Provider) renderExpiredLogin(w http.ResponseWriter, r *http.Request) {
 		Title: "Sign-in expired", Heading: "This sign-in page has expired", RealmName: p.realm.DisplayName,
 		Message: "Sign-in pages are valid for a limited time. Go back to the application and sign in again."})
 }
-
