@@ -78,7 +78,7 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.Aut
 	var code, access string
 	if has("code") {
 		code = newSecret(32)
-		if err := p.storage.SaveAuthCode(ctx, a.ID, code); err != nil {
+		if err := p.saveCode(ctx, a, code); err != nil {
 			return err
 		}
 		params.Set("code", code)

@@ -80,10 +80,16 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	if err != nil {
 		return fmt.Errorf("save code: %w", err)
 	}
-	now := s.realm().Now()
-	return s.realm().Store.IssueOneTimeToken(ctx, storage.OneTimeToken{
-		Realm: s.realm().Name, Kind: kindCode, Hash: hashSecret(code), Subject: a.UserID,
-		Payload: []byte(id), CreatedAt: now, ExpiresAt: now.Add(codeLifespan),
+	return s.p.saveCode(ctx, a, code)
+}
+
+// saveCode stores a code (hashed) for a completed authorization request; it
+// expires after codeLifespan and dies with its user (Subject).
+func (p *Provider) saveCode(ctx context.Context, a storage.AuthRequest, code string) error {
+	now := p.realm.Now()
+	return p.realm.Store.IssueOneTimeToken(ctx, storage.OneTimeToken{
+		Realm: p.realm.Name, Kind: kindCode, Hash: hashSecret(code), Subject: a.UserID,
+		Payload: []byte(a.ID), CreatedAt: now, ExpiresAt: now.Add(codeLifespan),
 	})
 }
 
