@@ -190,20 +190,28 @@ func (w *Worker) dispatch(ctx context.Context, sem chan struct{}, wg *sync.WaitG
 		return
 	}
 	w.sampleDepth(ctx)
+	// The snapshot is read and filtered under flightMu: an attempt deletes its
+	// entry from the store before it leaves inflight (which needs flightMu),
+	// so an entry not in flight now is either still queued or already gone
+	// from this snapshot. Filtering later instead would start an attempt that
+	// finished in between a second time.
+	w.flightMu.Lock()
 	due, err := w.store.DueOutbox(ctx, w.opts.Now(), 4*w.opts.Concurrency)
 	if err != nil {
+		w.flightMu.Unlock()
 		if ctx.Err() == nil {
 			w.opts.Logger.WarnContext(ctx, "outbox: list due entries", "error", err)
 		}
 		return
 	}
+	ready := due[:0]
 	for _, e := range due {
-		w.flightMu.Lock()
-		busy := w.inflight[e.ID]
-		w.flightMu.Unlock()
-		if busy {
-			continue
+		if !w.inflight[e.ID] {
+			ready = append(ready, e)
 		}
+	}
+	w.flightMu.Unlock()
+	for _, e := range ready {
 		select {
 		case sem <- struct{}{}:
 		default:
