@@ -61,6 +61,9 @@ func (ps *Providers) FastPath(w http.ResponseWriter, r *http.Request) bool {
 	case pathCerts:
 		p.serveJWKS(w, r)
 	default:
+		if ps.tooLarge(w, r) {
+			return true
+		}
 		// What http.StripPrefix does: the library routes relative to the issuer.
 		r2 := new(http.Request)
 		*r2 = *r

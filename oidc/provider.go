@@ -53,6 +53,10 @@ type Options struct {
 	CSRF    *httpx.CSRF
 	// Links, when set, enables the login page's "email me a sign-in link".
 	Links LinkSender
+	// MaxBody is the request body cap (server.maxBodyBytes). Larger bodies get
+	// 413 in OAuth's error shape; the library alone would answer 400 "error
+	// parsing form".
+	MaxBody int64
 }
 
 // Provider is the OIDC provider of one realm.
@@ -257,6 +261,9 @@ func (ps *Providers) Mount(r *mux.Router) {
 		sub.HandleFunc(pathLoggedOut, ps.withProvider((*Provider).serveLoggedOut)).Methods(http.MethodGet).Name("logged-out")
 		strip := strings.TrimSuffix(prefix, "/{realm}") + "/"
 		protocol := ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			if ps.tooLarge(w, r) {
+				return
+			}
 			http.StripPrefix(strip+p.realm.Name, p.handler).ServeHTTP(w, r)
 		})
 		// Named routes give each endpoint its own metrics label; the library's
@@ -305,3 +312,13 @@ func (p *Provider) newAuthRequest(req *oidc.AuthRequest) storage.AuthRequest {
 func sessionCookieName(realmName string) string { return "LATCHKEY_SESSION_" + realmName }
 
 func sum256(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// tooLarge answers 413 when the declared body exceeds the cap.
+func (ps *Providers) tooLarge(w http.ResponseWriter, r *http.Request) bool {
+	if ps.opts.MaxBody <= 0 || r.ContentLength <= ps.opts.MaxBody {
+		return false
+	}
+	httpx.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{
+		"error": "invalid_request", "error_description": "request body too large"})
+	return true
+}

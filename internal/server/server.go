@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg *config.Config, store storage.Store, opts Opti
 	}
 	csrf := &httpx.CSRF{Key: csrfKey, CookieName: "LATCHKEY_CSRF", Secure: s.Proxies.IsHTTPS}
 	deps := &deps{server: s, csrf: csrf}
-	oidcOpts := oidc.Options{Logger: opts.Logger, Proxies: s.Proxies, CSRF: csrf}
+	oidcOpts := oidc.Options{Logger: opts.Logger, Proxies: s.Proxies, CSRF: csrf, MaxBody: cfg.Server.MaxBodyBytes}
 	if err := deps.beforeOIDC(ctx, &oidcOpts); err != nil {
 		return nil, err
 	}
