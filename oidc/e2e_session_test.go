@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testenv"
 )
 
 const sessionCookie = "LATCHKEY_SESSION_acme"
@@ -198,13 +200,31 @@ func TestLogout(t *testing.T) {
 		t.Errorf("prompt=none after logout: %v, want error=login_required and state", ar.Params)
 	}
 
-	t.Run("without a redirect URI", func(t *testing.T) {
+	t.Run("without id_token_hint the user confirms", func(t *testing.T) {
 		b := env.Client()
 		loginTokens(t, env, b)
 		p := get(t, b, endpoint(env, "acme", pLogout))
+		confirm := p.Location(t)
+		if p.Status != http.StatusFound || confirm == nil || !strings.HasSuffix(confirm.Path, "/login-actions/logout") {
+			t.Fatalf("logout without id_token_hint = %d Location %v, want 302 to the confirmation page", p.Status, confirm)
+		}
+		page := testenv.ParseForm(t, get(t, b, confirm.String()).Body)
+		if !hasCookie(b, env.URL, sessionCookie) {
+			t.Fatalf("showing the confirmation page ended the session")
+		}
+		forged := url.Values{}
+		for k, v := range page.Fields {
+			if k != "csrf_token" {
+				forged[k] = v
+			}
+		}
+		if f := postForm(t, b, page.Action, forged, "", ""); f.Status != http.StatusForbidden || !hasCookie(b, env.URL, sessionCookie) {
+			t.Fatalf("confirmation without CSRF token = %d, want 403 and the session kept", f.Status)
+		}
+		p = postForm(t, b, page.Action, page.Fields, "", "")
 		loc := p.Location(t)
 		if p.Status != http.StatusFound || loc == nil || !strings.HasSuffix(loc.Path, "/login-actions/logged-out") {
-			t.Fatalf("logout without redirect = %d Location %v, want 302 to the logged-out page", p.Status, loc)
+			t.Fatalf("confirmed logout = %d Location %v, want 302 to the logged-out page", p.Status, loc)
 		}
 		if lp := get(t, b, loc.String()); lp.Status != http.StatusOK || !strings.Contains(lp.Body, "signed out") {
 			t.Errorf("logged-out page = %d %s", lp.Status, lp.Body)
@@ -304,4 +324,20 @@ func TestLoginPage(t *testing.T) {
 			t.Errorf("login after the wait = %d, want 302; body:\n%s", p.Status, p.Body)
 		}
 	})
+}
+
+// confirmLogout signs the browser out of realm acme the way a user does
+// when the application sends no id_token_hint: end_session, then the
+// confirmation page's button.
+func confirmLogout(t *testing.T, env *testenv.Env, b *http.Client) {
+	t.Helper()
+	p := get(t, b, endpoint(env, "acme", pLogout))
+	confirm := p.Location(t)
+	if p.Status != http.StatusFound || confirm == nil {
+		t.Fatalf("logout = %d, want 302 to the confirmation page", p.Status)
+	}
+	form := testenv.ParseForm(t, get(t, b, confirm.String()).Body)
+	if p := postForm(t, b, form.Action, form.Fields, "", ""); p.Status != http.StatusFound {
+		t.Fatalf("confirmed logout = %d %s, want 302", p.Status, p.Body)
+	}
 }

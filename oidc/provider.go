@@ -259,6 +259,7 @@ func (ps *Providers) Mount(r *mux.Router) {
 		})).Methods(http.MethodGet, http.MethodHead).Name("certs")
 		sub.HandleFunc(pathLogin, ps.withProvider((*Provider).serveLogin)).Methods(http.MethodGet, http.MethodPost).Name("login")
 		sub.HandleFunc(pathLoggedOut, ps.withProvider((*Provider).serveLoggedOut)).Methods(http.MethodGet).Name("logged-out")
+		sub.HandleFunc(pathLogoutConfirm, ps.withProvider((*Provider).serveLogoutConfirm)).Methods(http.MethodGet, http.MethodPost).Name("logout-confirm")
 		strip := strings.TrimSuffix(prefix, "/{realm}") + "/"
 		protocol := ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
 			if ps.tooLarge(w, r) {

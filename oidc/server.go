@@ -335,6 +335,11 @@ func (s *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRe
 	if err != nil {
 		return nil, err
 	}
+	if r.Data.IdTokenHint == "" {
+		if _, _, ok := s.p.sessionFromHeader(ctx, r.Header); ok {
+			return op.NewRedirect(s.p.logoutConfirmURL(r.Data)), nil
+		}
+	}
 	var sid string
 	if req.IDTokenHintClaims != nil {
 		sid, _ = req.IDTokenHintClaims.Claims["sid"].(string)
