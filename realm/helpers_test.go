@@ -3,15 +3,14 @@ package realm_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/password"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage/bboltstore"
+	"github.com/latchkey/latchkey/storage/bboltstore/bolttest"
 )
 
 // testPassword is the password behind cheapHash.
@@ -28,47 +27,14 @@ var cheapHash = sync.OnceValue(func() string {
 	return h
 })
 
-// t0 is the tests' starting instant; fixed so that durations are exact.
-var t0 = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+// t0, clock and openStore are the shared test clock and checked store.
+var t0 = bolttest.T0
 
-// clock is a manually moved clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = bolttest.Clock
 
-func newClock() *clock { return &clock{now: t0} }
+func newClock() *clock { return bolttest.NewClock() }
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// openStore opens a bbolt file in t.TempDir(); at cleanup it checks the
-// file's structure and indexes, then closes it.
-func openStore(t *testing.T, clk *clock) *bboltstore.Store {
-	t.Helper()
-	s, err := bboltstore.Open(filepath.Join(t.TempDir(), "latchkey.db"), bboltstore.Options{NoSync: true, Now: clk.Now})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store check: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	return s
-}
+func openStore(t *testing.T, clk *clock) *bboltstore.Store { return bolttest.Open(t, clk.Now) }
 
 // loadConfig parses a YAML config the way the server does.
 func loadConfig(t *testing.T, yaml string) *config.Config {

@@ -7,9 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,45 +16,17 @@ import (
 	"github.com/latchkey/latchkey/internal/keys"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/bboltstore"
+	"github.com/latchkey/latchkey/storage/bboltstore/bolttest"
 )
 
-var t0 = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+// t0, clock and openStore are the shared test clock and checked store.
+var t0 = bolttest.T0
 
-// clock is a manually moved clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = bolttest.Clock
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+func newClock() *clock { return bolttest.NewClock() }
 
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// openStore opens a bbolt file in t.TempDir(), checked and closed at cleanup.
-func openStore(t *testing.T, clk *clock) *bboltstore.Store {
-	t.Helper()
-	s, err := bboltstore.Open(filepath.Join(t.TempDir(), "latchkey.db"), bboltstore.Options{NoSync: true, Now: clk.Now})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store check: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	return s
-}
+func openStore(t *testing.T, clk *clock) *bboltstore.Store { return bolttest.Open(t, clk.Now) }
 
 func open(t *testing.T, store storage.Keys, realm, alg string, overlap time.Duration, clk *clock) *keys.Ring {
 	t.Helper()
@@ -100,7 +70,7 @@ func verifies(r *keys.Ring, raw string) error {
 func TestOpenGeneratesOnceAndReuses(t *testing.T) {
 	for _, alg := range []string{keys.RS256, keys.ES256, keys.EdDSA} {
 		t.Run(alg, func(t *testing.T) {
-			clk := &clock{now: t0}
+			clk := newClock()
 			store := openStore(t, clk)
 			first := open(t, store, "demo", alg, time.Hour, clk)
 			a := first.Active()
@@ -141,7 +111,7 @@ func TestOpenGeneratesOnceAndReuses(t *testing.T) {
 
 // Realms have separate rings on one store.
 func TestRealmsHaveSeparateKeys(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := newClock()
 	store := openStore(t, clk)
 	a := open(t, store, "a", keys.EdDSA, time.Hour, clk)
 	b := open(t, store, "b", keys.EdDSA, time.Hour, clk)
@@ -159,7 +129,7 @@ func TestRealmsHaveSeparateKeys(t *testing.T) {
 // Changing the configured algorithm rotates: the new active key has the new
 // algorithm and the old one keeps verifying through the overlap.
 func TestOpenRotatesOnAlgorithmChange(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := newClock()
 	store := openStore(t, clk)
 	old := open(t, store, "demo", keys.RS256, time.Hour, clk)
 	oldToken := sign(t, old)
@@ -185,7 +155,7 @@ func TestOpenRotatesOnAlgorithmChange(t *testing.T) {
 // is gone from Lookup, All, Algorithms and the JWKS.
 func TestRotateOverlap(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: t0}
+	clk := newClock()
 	store := openStore(t, clk)
 	ring := open(t, store, "demo", keys.EdDSA, time.Hour, clk)
 	oldKid := ring.Active().ID
@@ -243,7 +213,7 @@ func TestRotateOverlap(t *testing.T) {
 // The JWKS carries every verifying key's public half only.
 func TestJWKSPublicOnly(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: t0}
+	clk := newClock()
 	store := openStore(t, clk)
 	_ = open(t, store, "demo", keys.RS256, time.Hour, clk)
 	_ = open(t, store, "demo", keys.ES256, time.Hour, clk)
@@ -316,7 +286,7 @@ func TestGenerate(t *testing.T) {
 				rec.Realm, rec.Algorithm, rec.State, rec.ID, len(rec.PrivateDER), rec.CreatedAt)
 		}
 	}
-	clk := &clock{now: t0}
+	clk := newClock()
 	store := openStore(t, clk)
 	if _, err := keys.Open(context.Background(), store, "demo", "HS256", time.Hour, clk.Now); err == nil {
 		t.Error("Open with HS256 succeeded, want an error")
@@ -328,7 +298,7 @@ func TestGenerate(t *testing.T) {
 
 // A stored key whose label does not match its type is refused on load.
 func TestOpenRefusesMislabelledKey(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := newClock()
 	store := openStore(t, clk)
 	rec, err := keys.Generate("demo", keys.ES256, t0)
 	if err != nil {

@@ -1,7 +1,6 @@
 package outbox_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,37 +11,15 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/outbox"
+	"github.com/latchkey/latchkey/internal/testenv"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/bboltstore"
 )
 
-// clock is a settable test clock.
-type clock struct{ off atomic.Int64 }
-
-func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
-func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	store *bboltstore.Store
-	clock *clock
-	logs  *syncBuffer
+	clock *testenv.Clock
+	logs  *testenv.LogBuffer
 	w     *outbox.Worker
 	stop  func()
 }
@@ -51,14 +28,14 @@ type fixture struct {
 // register handlers with reg before it runs.
 func start(t *testing.T, opts outbox.Options, reg func(w *outbox.Worker)) *fixture {
 	t.Helper()
-	c := &clock{}
-	store, err := bboltstore.Open(t.TempDir()+"/outbox.db", bboltstore.Options{Now: c.now})
+	c := &testenv.Clock{}
+	store, err := bboltstore.Open(t.TempDir()+"/outbox.db", bboltstore.Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts.Now = c.now
+	opts.Now = c.Now
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 20 * time.Millisecond
 	}
@@ -83,7 +60,7 @@ func (f *fixture) enqueue(t *testing.T, kind string, payloads ...string) {
 	t.Helper()
 	var es []storage.OutboxEntry
 	for _, p := range payloads {
-		es = append(es, storage.OutboxEntry{Realm: "r", Kind: kind, Payload: []byte(p), NextAttemptAt: f.clock.now(), CreatedAt: f.clock.now()})
+		es = append(es, storage.OutboxEntry{Realm: "r", Kind: kind, Payload: []byte(p), NextAttemptAt: f.clock.Now(), CreatedAt: f.clock.Now()})
 	}
 	if err := f.store.EnqueueOutbox(context.Background(), es...); err != nil {
 		t.Fatal(err)
@@ -159,13 +136,13 @@ func TestRetryBackoffAndGiveUp(t *testing.T) {
 			return len(es) == 1 && es[0].Attempts == attempt+1
 		})
 		e := f.all(t)[0]
-		if wait := e.NextAttemptAt.Sub(f.clock.now()); wait > wantWait || wait < wantWait-5*time.Second {
+		if wait := e.NextAttemptAt.Sub(f.clock.Now()); wait > wantWait || wait < wantWait-5*time.Second {
 			t.Errorf("after failure %d the next attempt is in %s, want %s", attempt+1, wait, wantWait)
 		}
 		if e.LastError != fail.Error() {
 			t.Errorf("LastError = %q, want %q", e.LastError, fail.Error())
 		}
-		f.clock.advance(wantWait)
+		f.clock.Advance(wantWait)
 	}
 	waitFor(t, "the entry to be given up", func() bool { return len(f.all(t)) == 0 })
 	if h.attempts() != 3 {

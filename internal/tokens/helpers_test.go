@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,28 +13,13 @@ import (
 	"github.com/latchkey/latchkey/internal/keys"
 	"github.com/latchkey/latchkey/internal/tokens"
 	"github.com/latchkey/latchkey/storage/bboltstore"
+	"github.com/latchkey/latchkey/storage/bboltstore/bolttest"
 )
 
-// t0 is the tests' starting instant; fixed so that expiry is exact.
-var t0 = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+// t0 and clock are the shared test clock.
+var t0 = bolttest.T0
 
-// clock is a manually moved clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type clock = bolttest.Clock
 
 // env is a realm's token service on a real bbolt store.
 type env struct {
@@ -50,19 +33,8 @@ type env struct {
 // key ring of alg for realm "demo".
 func newEnv(t testing.TB, alg string) *env {
 	t.Helper()
-	clk := &clock{now: t0}
-	store, err := bboltstore.Open(filepath.Join(t.TempDir(), "latchkey.db"), bboltstore.Options{NoSync: true, Now: clk.Now})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := store.Check(); err != nil {
-			t.Errorf("store check: %v", err)
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	clk := bolttest.NewClock()
+	store := bolttest.Open(t, clk.Now)
 	ring, err := keys.Open(context.Background(), store, "demo", alg, 24*time.Hour, clk.Now)
 	if err != nil {
 		t.Fatalf("keys.Open(%s): %v", alg, err)
