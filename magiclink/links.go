@@ -73,10 +73,12 @@ type payload struct {
 	ResetPassword       bool     `json:"resetPassword,omitempty"`
 }
 
-func newPayload(s spec) payload {
+// newPayload is the payload of a link for s, whose user's stored address is
+// email (shown on the landing and set-password pages).
+func newPayload(s spec, email string) payload {
 	p := s.params
 	return payload{
-		Email: s.email, ClientID: p.ClientID, RedirectURI: p.RedirectURI, Scopes: p.Scopes,
+		Email: email, ClientID: p.ClientID, RedirectURI: p.RedirectURI, Scopes: p.Scopes,
 		ResponseType: p.ResponseType, ResponseMode: p.ResponseMode, State: p.State, Nonce: p.Nonce,
 		CodeChallenge: p.CodeChallenge, CodeChallengeMethod: p.CodeChallengeMethod,
 		AllowMissingPKCE: p.AllowMissingPKCE, ResetPassword: s.resetPassword,
@@ -109,8 +111,14 @@ type resendGate struct {
 }
 
 func resendKey(realmName, email, clientID string) string {
-	return realmName + "\x00" + strings.ToLower(email) + "\x00" + clientID
+	return realmName + "\x00" + foldEmail(email) + "\x00" + clientID
 }
+
+// foldEmail is the key of the per-email limits: the lower-casing storage's
+// email index uses (bboltstore's fold), so that every spelling that finds one
+// account — "KIM@example.com", or "\u212Aim@example.com" with a KELVIN SIGN —
+// shares that account's limits.
+func foldEmail(email string) string { return strings.ToLower(email) }
 
 // reserve takes the slot of key at now for interval. It returns false and
 // the wait when the previous send was too recent; release undoes a

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/latchkey/latchkey/internal/mail"
 	"github.com/latchkey/latchkey/oidc"
@@ -116,8 +115,14 @@ func (s *Service) SendLoginLink(ctx context.Context, r *realm.Realm, email strin
 
 // send applies the per-email limits, issues the link (creating the user if
 // asked, in the same transaction) and mails it. A failed mail withdraws the link.
+//
+// The mail goes to the address stored for the user, never to the request's
+// spelling (SPEC §7): storage finds users by a lower-cased address, so
+// "\u212Aim@example.com" (KELVIN SIGN) finds kim@example.com's account but is
+// another mailbox. The message is therefore rendered only once issue has
+// found (or created) the user.
 func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source string, reveal bool) error {
-	if ok, wait := r.AccountLimiter.Allow("magic-link:" + strings.ToLower(sp.email)); !ok {
+	if ok, wait := r.AccountLimiter.Allow("magic-link:" + foldEmail(sp.email)); !ok {
 		return &Error{Code: http.StatusTooManyRequests, Message: "Too many magic links for this email, please try again later", RetryAfter: wait}
 	}
 	notPresent := func() error {
@@ -142,8 +147,7 @@ func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source stri
 	if !ok {
 		return &Error{Code: http.StatusTooManyRequests, Message: "A magic link was sent to this user for this client recently, please try again later", RetryAfter: wait}
 	}
-	key := newKey()
-	msg, err := s.message(r, sp, key)
+	tpl, err := s.template(r)
 	if err != nil {
 		release()
 		return err
@@ -154,7 +158,8 @@ func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source stri
 		mailFailures.WithLabelValues(r.Name).Inc()
 		return &Error{Code: http.StatusBadGateway, Message: MsgMailFailed, Err: fmt.Errorf("mail settings of realm %q: %w", r.Name, err)}
 	}
-	u, created, err := s.issue(ctx, r, sp, key)
+	key := newKey()
+	u, msg, created, err := s.issue(ctx, r, sp, key, tpl)
 	if errors.Is(err, errNoUser) {
 		release()
 		return notPresent()
@@ -178,18 +183,19 @@ func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source stri
 	return nil
 }
 
-// message renders the link's mail.
-func (s *Service) message(r *realm.Realm, sp spec, key string) (mail.Message, error) {
-	t := s.templates[r.Name]
-	if t == nil {
-		var err error
-		if t, err = parseTemplates(r); err != nil {
-			return mail.Message{}, err
-		}
+// template returns the realm's parsed mail templates.
+func (s *Service) template(r *realm.Realm) (*mail.Template, error) {
+	if t := s.templates[r.Name]; t != nil {
+		return t, nil
 	}
-	msg, err := t.Render(sp.email, mailData{
+	return parseTemplates(r)
+}
+
+// message renders the link's mail to to, the address stored for the link's user.
+func message(t *mail.Template, r *realm.Realm, to string, sp spec, key string) (mail.Message, error) {
+	msg, err := t.Render(to, mailData{
 		RealmName: r.DisplayName, Link: r.Issuer + LandingPath + "?key=" + key,
-		Email: sp.email, Lifetime: mail.HumanDuration(sp.lifespan),
+		Email: to, Lifetime: mail.HumanDuration(sp.lifespan),
 	})
 	if err != nil {
 		return mail.Message{}, fmt.Errorf("magic link mail of realm %q: %w", r.Name, err)
@@ -199,21 +205,22 @@ func (s *Service) message(r *realm.Realm, sp spec, key string) (mail.Message, er
 
 // issue stores the link's token — and, with forceCreate, the user — in one
 // transaction, re-checking the user there so that a concurrent disable or
-// creation is seen. errNoUser when the user is absent (without forceCreate)
-// or disabled.
-func (s *Service) issue(ctx context.Context, r *realm.Realm, sp spec, key string) (storage.User, bool, error) {
-	body, err := json.Marshal(newPayload(sp))
-	if err != nil {
-		return storage.User{}, false, fmt.Errorf("encode magic link payload: %w", err)
-	}
+// creation is seen. It returns the user and the link's mail, addressed to
+// the user's stored email as the transaction saw it (for a user it creates,
+// the request's address, which is what it stores). errNoUser when the user
+// is absent (without forceCreate) or disabled. Nothing is written when the
+// mail cannot be rendered.
+func (s *Service) issue(ctx context.Context, r *realm.Realm, sp spec, key string, tpl *mail.Template) (storage.User, mail.Message, bool, error) {
 	now := r.Now()
 	var (
-		user    storage.User
-		created bool
+		user      storage.User
+		msg       mail.Message
+		created   bool
+		renderErr error
 	)
-	err = r.Store.InTx(ctx, func(tx storage.Tx) error {
+	err := r.Store.InTx(ctx, func(tx storage.Tx) error {
 		u, err := tx.GetUserByEmail(r.Name, sp.email)
-		created = false
+		created, renderErr = false, nil
 		switch {
 		case errors.Is(err, storage.ErrNotFound) && sp.forceCreate:
 			// Username = email; the email counts as verified only once the link is used.
@@ -229,17 +236,29 @@ func (s *Service) issue(ctx context.Context, r *realm.Realm, sp spec, key string
 		case !u.Enabled:
 			return errNoUser
 		}
+		// Rendering is pure; doing it here keeps the mail's recipient the
+		// address of the very user the token is issued for.
+		if msg, renderErr = message(tpl, r, u.Email, sp, key); renderErr != nil {
+			return renderErr
+		}
+		body, err := json.Marshal(newPayload(sp, u.Email))
+		if err != nil {
+			renderErr = fmt.Errorf("encode magic link payload: %w", err)
+			return renderErr
+		}
 		user = u
 		return tx.IssueOneTimeToken(storage.OneTimeToken{
 			Realm: r.Name, Kind: kindLink, Hash: hashKey(key), Group: linkGroup(u.ID, sp.params.ClientID),
 			Subject: u.ID, Payload: body, CreatedAt: now, ExpiresAt: now.Add(sp.lifespan),
 		})
 	})
-	if errors.Is(err, errNoUser) {
-		return storage.User{}, false, errNoUser
+	switch {
+	case errors.Is(err, errNoUser):
+		return storage.User{}, mail.Message{}, false, errNoUser
+	case renderErr != nil && errors.Is(err, renderErr):
+		return storage.User{}, mail.Message{}, false, renderErr
+	case err != nil:
+		return storage.User{}, mail.Message{}, false, fmt.Errorf("issue magic link in realm %q: %w", r.Name, err)
 	}
-	if err != nil {
-		return storage.User{}, false, fmt.Errorf("issue magic link in realm %q: %w", r.Name, err)
-	}
-	return user, created, nil
+	return user, msg, created, nil
 }

@@ -193,16 +193,20 @@ func (d *Deliveries) prepareEmail(e storage.OutboxEntry) (outbox.Delivery, error
 	if err != nil {
 		return outbox.Delivery{}, err
 	}
-	msg, err := tpl.Render(ev.User, mailData{RealmName: realmName(r), Email: ev.User, Link: ev.Link,
-		Site: ev.Site, Lifetime: mail.HumanDuration(ev.Lifetime)})
-	if err != nil {
-		return outbox.Delivery{}, err
-	}
 	policy := outbox.Policy{MaxAttempts: emailMaxAttempts, InitialBackoff: emailInitialBackoff, Timeout: emailTimeout}
 	if r.SMTP.Timeout > 0 {
 		policy.Timeout = r.SMTP.Timeout + 5*time.Second
 	}
 	return outbox.Delivery{Policy: policy, Do: func(ctx context.Context) error {
+		to, err := recipient(ctx, r, ev)
+		if err != nil {
+			return err
+		}
+		msg, err := tpl.Render(to, mailData{RealmName: realmName(r), Email: to, Link: ev.Link,
+			Site: ev.Site, Lifetime: mail.HumanDuration(ev.Lifetime)})
+		if err != nil {
+			return outbox.GiveUp(err)
+		}
 		var s mail.Sender
 		if d.Mailer != nil {
 			s = d.Mailer(r)
@@ -215,6 +219,24 @@ func (d *Deliveries) prepareEmail(e storage.OutboxEntry) (outbox.Delivery, error
 		}
 		return nil
 	}}, nil
+}
+
+// recipient is the address an email delivery goes to: the one stored for the
+// user when the link was generated, never the request's spelling (SPEC §7).
+// Entries queued before events carried it get the user's stored address now;
+// if the user is gone there is nobody to mail.
+func recipient(ctx context.Context, r *realm.Realm, ev Event) (string, error) {
+	if ev.Email != "" {
+		return ev.Email, nil
+	}
+	u, err := r.Store.GetUserByEmail(ctx, r.Name, ev.User)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", outbox.GiveUp(fmt.Errorf("the link's user no longer exists in realm %q", r.Name))
+	case err != nil:
+		return "", fmt.Errorf("look up the link's user in realm %q: %w", r.Name, err)
+	}
+	return u.Email, nil
 }
 
 func (d *Deliveries) mailTemplates(r *realm.Realm) (*mail.Template, error) {

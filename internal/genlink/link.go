@@ -12,6 +12,8 @@ import (
 // values), username, metadata. The order is part of the contract (apps parse
 // it positionally), so the query is written by hand rather than with
 // url.Values, which sorts. Every name and value is escaped with Escape.
+// email is the address stored for the link's user (the account the token
+// signs in), not a request's spelling of it.
 func BuildLink(site *realm.Site, token, email, metadata string) string {
 	username := email
 	if site.UsernameSuffix != "" {

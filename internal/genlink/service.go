@@ -64,14 +64,23 @@ type Event struct {
 	Realm    string `json:"realm"`
 	Workflow string `json:"workflow"`
 	Site     string `json:"site"`
-	User     string `json:"user"`
+	// User is the address as the request spelled it (the answer's "user").
+	User string `json:"user"`
+	// Email is the address stored for the user: the email workflow mails
+	// this one, never User (SPEC §7). Entries queued before it existed lack
+	// it; their delivery looks the user up by User.
+	Email    string `json:"email,omitempty"`
 	Link     string `json:"link"`
 	Metadata string `json:"metadata"`
 	// Lifetime is the token lifespan, for the mail's wording.
 	Lifetime time.Duration `json:"lifetime"`
 }
 
-// planned is one email's user and link before the commit.
+// planned is one email's user and link before the commit. email is the
+// request's spelling; user.Email is the address stored for the user, which
+// differs from it when storage's case-insensitive lookup found an existing
+// account ("BOSS@example.com", or a KELVIN SIGN for a "k"). For a new user
+// they are the same.
 type planned struct {
 	email string
 	user  storage.User
@@ -207,7 +216,8 @@ func mintAll(ctx context.Context, r *realm.Realm, req Request, plan []planned) e
 					errs[w] = err
 					return
 				}
-				plan[i].link = BuildLink(req.Site, tok, plan[i].email, req.Metadata)
+				// The link names the account it signs in: the stored address.
+				plan[i].link = BuildLink(req.Site, tok, plan[i].user.Email, req.Metadata)
 			}
 		}()
 	}
@@ -245,7 +255,7 @@ func outboxEntries(r *realm.Realm, req Request, plan []planned) ([]storage.Outbo
 		for _, wf := range req.Workflows {
 			payload, err := json.Marshal(Event{
 				Event: EventLinkGenerated, Realm: r.Name, Workflow: wf, Site: req.Site.Name,
-				User: p.email, Link: p.link, Metadata: req.Metadata, Lifetime: req.Site.TokenLifespan,
+				User: p.email, Email: p.user.Email, Link: p.link, Metadata: req.Metadata, Lifetime: req.Site.TokenLifespan,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("encode outbox payload: %w", err)
