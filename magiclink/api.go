@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/internal/tokens"
 	"github.com/latchkey/latchkey/oidc"
 	"github.com/latchkey/latchkey/realm"
@@ -16,12 +17,18 @@ import (
 // Handler serves the access-link API and the landing pages.
 type Handler struct {
 	Service *Service
+	Realms  *realm.Registry
 	Proxies *httpx.Proxies
 	CSRF    *httpx.CSRF
 	// MaxBody caps the API's request body (default httpx.DefaultMaxBody).
 	MaxBody int64
 	Logger  *slog.Logger
 }
+
+// callerKinds are the tokens that may call the API: an OIDC client's access
+// token (typically a service account's) or an API token. A link token never
+// may, whatever roles its user has: links are seen by third parties.
+const callerKinds = tokens.Bearer
 
 // Mount registers the API and the landing under both realm prefixes. Every
 // method is routed here so that wrong ones get this API's own 405, not the
@@ -30,86 +37,86 @@ func (h *Handler) Mount(r *mux.Router) {
 	if h.Logger == nil {
 		h.Logger = slog.Default()
 	}
+	api := &jsonapi.Endpoint{API: "magic-link", Realms: h.Realms, Proxies: h.Proxies, MaxBody: h.MaxBody,
+		Logger: h.Logger, HTTPS: true, Write: writeAPIError}
 	for _, prefix := range oidc.Prefixes {
-		r.HandleFunc(prefix+APIPath, h.serveAccessLink).Name("magiclink-access-link")
+		r.Handle(prefix+APIPath, api.Handle(h.serveAccessLink)).Name("magiclink-access-link")
 		r.HandleFunc(prefix+LandingPath, h.serveLanding).Name("magiclink-login")
 	}
 }
 
-// serveAccessLink is POST {realm}/kobil-magic-link/access-link. Checks run in
-// Keycloak's order: realm, method, transport security, bearer token, role,
-// then the body.
-func (h *Handler) serveAccessLink(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	p, ok := h.Service.provider(mux.Vars(r)["realm"])
-	if !ok {
-		writeResponse(w, http.StatusNotFound, MsgRealmNotFound)
-		return
-	}
-	rl := p.Realm()
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeResponse(w, http.StatusMethodNotAllowed, "Method not allowed, use POST")
-		return
-	}
-	if !h.Proxies.SSLRequirementMet(r, rl.SSLRequired) {
-		writeResponse(w, http.StatusForbidden, MsgHTTPSRequired)
-		return
-	}
-	raw, ok := httpx.BearerToken(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+rl.Name+`"`)
-		writeResponse(w, http.StatusUnauthorized, "Missing bearer token")
-		return
-	}
-	claims, err := rl.Tokens.Verify(ctx, raw)
-	if err != nil || claims.Type != "Bearer" {
-		if err != nil && !tokens.IsInvalid(err) {
-			h.Logger.ErrorContext(ctx, "verify magic-link caller token", "realm", rl.Name, "error", err, "request_id", httpx.RequestID(ctx))
-			writeResponse(w, http.StatusInternalServerError, MsgInternal)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+rl.Name+`", error="invalid_token"`)
-		writeResponse(w, http.StatusUnauthorized, "Invalid or expired bearer token")
-		return
-	}
-	if !claims.HasRole(realm.RoleMagicLinkSender) {
-		writeResponse(w, http.StatusForbidden, "Missing required role "+realm.RoleMagicLinkSender)
-		return
+// serveAccessLink is POST {realm}/kobil-magic-link/access-link. The pipeline
+// has checked realm, method and transport security; then come the bearer
+// token and its role (Keycloak's order), then the body.
+func (h *Handler) serveAccessLink(c *jsonapi.Call) error {
+	ctx := c.R.Context()
+	caller, err := c.Bearer(callerKinds, realm.RoleMagicLinkSender)
+	if err != nil {
+		return err
 	}
 	var req Request
-	if err := httpx.DecodeJSON(r, h.MaxBody, &req); err != nil {
-		writeDecodeError(w, err)
-		return
+	if err := c.Decode(&req); err != nil {
+		return err
 	}
-	if err := h.Service.Issue(ctx, rl, req, claims.Subject); err != nil {
+	if err := h.Service.Issue(ctx, c.Realm, req, caller.Subject()); err != nil {
 		var e *Error
 		switch {
 		case !errors.As(err, &e) || e.Code >= 500:
-			h.Logger.ErrorContext(ctx, "magic link not sent", "realm", rl.Name, "client_id", req.ClientID,
+			// The pipeline logs the failed answer; this line says which link.
+			h.Logger.ErrorContext(ctx, "magic link not sent", "realm", c.Realm.Name, "client_id", req.ClientID,
 				"error", err, "request_id", httpx.RequestID(ctx))
 		case e.Code == http.StatusTooManyRequests:
-			h.Logger.InfoContext(ctx, "magic link rate limited", "realm", rl.Name, "client_id", req.ClientID, "caller", claims.Subject)
+			h.Logger.InfoContext(ctx, "magic link rate limited", "realm", c.Realm.Name, "client_id", req.ClientID, "caller", caller.Subject())
 		}
-		writeError(w, err)
-		return
+		return err
 	}
-	writeResponse(w, http.StatusOK, MsgSent)
+	writeResponse(c.W, http.StatusOK, MsgSent)
+	return nil
 }
 
-// writeDecodeError maps httpx.DecodeJSON's errors: 413 for an oversized body,
-// 400 with the reason otherwise (a read error is the client's broken body).
-func writeDecodeError(w http.ResponseWriter, err error) {
-	var mal *httpx.MalformedJSONError
-	var maxErr *http.MaxBytesError
+// writeAPIError is the API's jsonapi.Writer: every error in the seed's
+// {message,status,subSystem} shape. Faults get a body that says nothing
+// about the cause.
+func writeAPIError(w http.ResponseWriter, r *http.Request, err error) int {
+	var (
+		e         *Error
+		malformed *jsonapi.MalformedError
+		forbidden *jsonapi.ForbiddenError
+		tokenErr  *jsonapi.TokenError
+	)
+	realmName := mux.Vars(r)["realm"]
+	status, msg := http.StatusInternalServerError, MsgInternal
 	switch {
-	case errors.Is(err, httpx.ErrBodyTooLarge), errors.As(err, &maxErr):
-		writeResponse(w, http.StatusRequestEntityTooLarge, "Request body too large")
-	case errors.Is(err, httpx.ErrEmptyBody):
-		writeResponse(w, http.StatusBadRequest, "Request body is required")
-	case errors.As(err, &mal):
-		writeResponse(w, http.StatusBadRequest, "Invalid request body: "+mal.Reason)
-	default:
-		writeResponse(w, http.StatusBadRequest, "Invalid request body")
+	case errors.As(err, &e):
+		if e.RetryAfter > 0 {
+			jsonapi.SetRetryAfter(w, &jsonapi.LimitedError{RetryAfter: e.RetryAfter})
+		}
+		status, msg = e.Code, e.Message
+	case errors.Is(err, jsonapi.ErrRealmNotFound):
+		status, msg = http.StatusNotFound, MsgRealmNotFound
+	case errors.Is(err, jsonapi.ErrMethodNotAllowed):
+		status, msg = http.StatusMethodNotAllowed, "Method not allowed, use POST"
+	case errors.Is(err, jsonapi.ErrHTTPSRequired):
+		status, msg = http.StatusForbidden, MsgHTTPSRequired
+	case errors.Is(err, jsonapi.ErrNoToken), errors.Is(err, jsonapi.ErrNotBearer):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+realmName+`"`)
+		status, msg = http.StatusUnauthorized, "Missing bearer token"
+	case errors.As(err, &tokenErr):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+realmName+`", error="invalid_token"`)
+		status, msg = http.StatusUnauthorized, "Invalid or expired bearer token"
+	case errors.As(err, &forbidden):
+		status, msg = http.StatusForbidden, "Missing required role "+forbidden.Role
+	case errors.Is(err, jsonapi.ErrTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, "Request body too large"
+	case errors.Is(err, jsonapi.ErrEmptyBody):
+		status, msg = http.StatusBadRequest, "Request body is required"
+	case errors.As(err, &malformed):
+		status, msg = http.StatusBadRequest, "Invalid request body: "+malformed.Reason
+	case errors.Is(err, jsonapi.ErrUnreadableBody):
+		status, msg = http.StatusBadRequest, "Invalid request body"
+	case jsonapi.IsUnavailable(err):
+		status, msg = http.StatusServiceUnavailable, "Service temporarily unavailable"
 	}
+	writeResponse(w, status, msg)
+	return status
 }

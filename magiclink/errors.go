@@ -1,11 +1,8 @@
 package magiclink
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/latchkey/latchkey/internal/httpx"
@@ -72,18 +69,4 @@ type Response struct {
 // writeResponse writes the seed's body with the status code.
 func writeResponse(w http.ResponseWriter, code int, msg string) {
 	httpx.WriteJSON(w, code, Response{Message: msg, Status: statusText(code), SubSystem: SubSystem})
-}
-
-// writeError maps err to the seed's shape. Unknown errors become a 500
-// whose body says nothing about the cause; the caller logs it.
-func writeError(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		writeResponse(w, http.StatusInternalServerError, MsgInternal)
-		return
-	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
-	}
-	writeResponse(w, e.Code, e.Message)
 }

@@ -96,6 +96,7 @@ func (a authRequest) GetState() string                   { return a.State }
 func (a authRequest) GetSubject() string                 { return a.UserID }
 func (a authRequest) Done() bool                         { return a.AuthRequest.Done }
 func (a authRequest) sessionID() string                  { return a.SessionID }
+func (a authRequest) grantScopes() []string              { return a.Scopes }
 
 // refreshRequest adapts a refresh token record to op.RefreshTokenRequest and
 // op.IDTokenRequest.
@@ -114,6 +115,7 @@ func (r *refreshRequest) GetScopes() []string         { return r.scopes }
 func (r *refreshRequest) GetSubject() string          { return r.UserID }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 func (r *refreshRequest) sessionID() string           { return r.SessionID }
+func (r *refreshRequest) grantScopes() []string       { return r.RefreshToken.Scopes }
 
 // signingKey adapts the realm's active key to op.SigningKey and op.Key.
 type signingKey struct {

@@ -78,11 +78,14 @@ func TestDiscovery(t *testing.T) {
 		if alias.Status != http.StatusOK {
 			t.Fatalf("GET alias discovery = %d, want 200", alias.Status)
 		}
-		if alias.Body != canonical.Body {
-			t.Errorf("alias discovery differs from canonical:\n got %s\nwant %s", alias.Body, canonical.Body)
+		// Keycloak 17+'s form has its own issuer (strict clients compare it
+		// with the URL they were given); everything else is the same document.
+		aliasIss := env.URL + "/realms/acme"
+		if want := strings.ReplaceAll(canonical.Body, iss, aliasIss); alias.Body != want {
+			t.Errorf("alias discovery differs from canonical beyond the issuer:\n got %s\nwant %s", alias.Body, want)
 		}
-		if got, _ := alias.JSON(t)["issuer"].(string); got != iss {
-			t.Errorf("alias issuer = %q, want canonical %q", got, iss)
+		if got, _ := alias.JSON(t)["issuer"].(string); got != aliasIss {
+			t.Errorf("alias issuer = %q, want %q", got, aliasIss)
 		}
 		// The alias serves the protocol endpoints too.
 		if p := get(t, c, env.URL+"/realms/acme"+pCerts); p.Status != http.StatusOK || !strings.Contains(p.Body, `"keys"`) {

@@ -55,6 +55,7 @@ func (ps *Providers) FastPath(w http.ResponseWriter, r *http.Request) bool {
 	if l := httpx.RouteLabelsFrom(r.Context()); l != nil {
 		l.Route, l.Realm = route, name
 	}
+	r = p.withIssuer(r)
 	switch sub {
 	case pathDiscovery:
 		p.serveDiscovery(w, r)

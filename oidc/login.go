@@ -28,7 +28,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	purpose := "login:" + a.ID
 	page := ui.Page{
 		Title: "Sign in", Heading: "Sign in to " + p.realm.DisplayName, RealmName: p.realm.DisplayName,
-		Action: p.realm.Issuer + pathLogin + "?authRequestID=" + a.ID, Email: a.LoginHint, ShowLink: p.opts.Links != nil,
+		Action: p.loginURL(ctx, a.ID), Email: a.LoginHint, ShowLink: p.opts.Links != nil,
 		// A successful POST redirects (via the callback) to the client.
 		FormTargets: []string{ui.FormTarget(a.RedirectURI)},
 	}
@@ -91,7 +91,7 @@ func (p *Provider) finishLogin(w http.ResponseWriter, r *http.Request, a storage
 	if err != nil {
 		return fmt.Errorf("complete auth request: %w", err)
 	}
-	http.Redirect(w, r, p.callbackURL(a.ID), http.StatusFound)
+	http.Redirect(w, r, p.callbackURL(ctx, a.ID), http.StatusFound)
 	return nil
 }
 

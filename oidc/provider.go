@@ -67,7 +67,8 @@ type Provider struct {
 	handler   http.Handler
 	storage   *opStorage
 	opts      *Options
-	discovery []byte
+	// discovery holds the rendered discovery document of each issuer.
+	discovery map[string][]byte
 }
 
 // Providers holds the provider of every realm.
@@ -126,7 +127,7 @@ func newProvider(ctx context.Context, r *realm.Realm, opts *Options) (*Provider,
 	if strings.HasPrefix(r.Issuer, "http://") {
 		popts = append(popts, op.WithAllowInsecure())
 	}
-	if p.op, err = op.NewProvider(cfg, p.storage, op.StaticIssuer(r.Issuer), popts...); err != nil {
+	if p.op, err = op.NewProvider(cfg, p.storage, p.issuerFunc, popts...); err != nil {
 		return nil, err
 	}
 	endpoints := op.Endpoints{
@@ -143,6 +144,29 @@ func newProvider(ctx context.Context, r *realm.Realm, opts *Options) (*Provider,
 	return p, nil
 }
 
+// issuerFunc gives the library the issuer our mount put in the request's
+// context (the issuer of the prefix the request came through); the library's
+// own guessing from Host headers is never used.
+func (p *Provider) issuerFunc(bool) (op.IssuerFromRequest, error) {
+	return func(r *http.Request) string { return p.issuer(r.Context()) }, nil
+}
+
+// issuer returns the issuer of the request being served: the one of the URL
+// prefix it came through (see realm.IssuerForPath), the canonical one when
+// the context carries none (magic-link landings, background work).
+func (p *Provider) issuer(ctx context.Context) string {
+	if iss := op.IssuerFromContext(ctx); iss != "" && p.realm.Tokens.IsIssuer(iss) {
+		return iss
+	}
+	return p.realm.Issuer
+}
+
+// withIssuer puts the issuer of r's URL prefix into its context, as the
+// library's issuer interceptor would; it must run before any prefix is stripped.
+func (p *Provider) withIssuer(r *http.Request) *http.Request {
+	return r.WithContext(op.ContextWithIssuer(r.Context(), p.realm.IssuerForPath(r.URL.Path)))
+}
+
 func (p *Provider) corsOptions() *cors.Options {
 	var origins []string
 	for _, c := range p.realm.Clients() {
@@ -154,12 +178,18 @@ func (p *Provider) corsOptions() *cors.Options {
 			origins = append(origins, o)
 		}
 	}
-	return &cors.Options{
+	o := &cors.Options{
 		AllowedOrigins:   origins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
 		AllowedHeaders:   []string{"Authorization", "Content-Type"},
 		AllowCredentials: true,
 	}
+	if len(origins) == 0 {
+		// rs/cors treats an empty list as "every origin": a realm without
+		// webOrigins must allow none.
+		o.AllowOriginFunc = func(string) bool { return false }
+	}
+	return o
 }
 
 // redirectOrigins returns the scheme://host origins of a client's redirect
@@ -175,17 +205,40 @@ func redirectOrigins(c *realm.Client) []string {
 }
 
 func (p *Provider) opClient(c *realm.Client) *opClient {
+	// The library never asks for the login URL (Authorize redirects itself,
+	// under the request's issuer); the canonical one satisfies op.Client.
 	return &opClient{c: c, idTTL: p.realm.Lifetimes.IDToken, loginURL: func(id string) string {
 		return p.realm.Issuer + pathLogin + "?authRequestID=" + id
 	}}
 }
 
-// buildDiscovery renders the discovery document once; it changes only when
-// the realm's key algorithms change (see RefreshKeys).
+// loginURL is the login page of an authorization request, under the
+// request's issuer.
+func (p *Provider) loginURL(ctx context.Context, id string) string {
+	return p.issuer(ctx) + pathLogin + "?authRequestID=" + id
+}
+
+// buildDiscovery renders the discovery document of each issuer once; they
+// change only when the realm's key algorithms change (see RefreshKeys).
 func (p *Provider) buildDiscovery(ctx context.Context) error {
-	ctx = op.ContextWithIssuer(ctx, p.realm.Issuer)
+	docs := make(map[string][]byte, 2)
+	for _, iss := range []string{p.realm.Issuer, p.realm.AltIssuer} {
+		b, err := p.discoveryDocument(ctx, iss)
+		if err != nil {
+			return err
+		}
+		docs[iss] = b
+	}
+	p.discovery = docs
+	return nil
+}
+
+// discoveryDocument renders the discovery document of one issuer: every
+// endpoint under that issuer, as Keycloak derives them from the request.
+func (p *Provider) discoveryDocument(ctx context.Context, iss string) ([]byte, error) {
+	ctx = op.ContextWithIssuer(ctx, iss)
 	d := op.CreateDiscoveryConfig(ctx, p.op, p.storage)
-	iss := p.realm.Issuer
+	d.Issuer = iss
 	d.AuthorizationEndpoint = iss + pathAuth
 	d.TokenEndpoint = iss + pathToken
 	d.UserinfoEndpoint = iss + pathUserinfo
@@ -214,10 +267,9 @@ func (p *Provider) buildDiscovery(ctx context.Context) error {
 	d.SubjectTypesSupported = []string{"public"}
 	b, err := json.Marshal(d)
 	if err != nil {
-		return fmt.Errorf("encode discovery document: %w", err)
+		return nil, fmt.Errorf("encode discovery document: %w", err)
 	}
-	p.discovery = b
-	return nil
+	return b, nil
 }
 
 // RefreshKeys reloads the realm's keys from storage (after a rotation) and
@@ -229,8 +281,8 @@ func (p *Provider) RefreshKeys(ctx context.Context) error {
 	return p.buildDiscovery(ctx)
 }
 
-func (p *Provider) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
-	writeCachedJSON(w, p.discovery)
+func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	writeCachedJSON(w, p.discovery[p.realm.IssuerForPath(r.URL.Path)])
 }
 
 func (p *Provider) serveJWKS(w http.ResponseWriter, _ *http.Request) {
@@ -267,11 +319,23 @@ func (ps *Providers) Mount(r *mux.Router) {
 			}
 			http.StripPrefix(strip+p.realm.Name, p.handler).ServeHTTP(w, r)
 		})
+		// Keycloak's logout by refresh token is ours; every other logout
+		// request is the library's end_session.
+		sub.Handle(pathLogout, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			if ps.tooLarge(w, r) {
+				return
+			}
+			if isRefreshTokenLogout(r) {
+				p.serveLogoutByRefreshToken(w, r)
+				return
+			}
+			protocol(w, r)
+		})).Name("logout")
 		// Named routes give each endpoint its own metrics label; the library's
 		// router does the actual dispatch.
 		for name, path := range map[string]string{
 			"token": pathToken, "auth": pathAuth, "auth-callback": pathAuth + "/callback", "userinfo": pathUserinfo,
-			"introspect": pathIntrospect, "revoke": pathRevoke, "logout": pathLogout,
+			"introspect": pathIntrospect, "revoke": pathRevoke,
 		} {
 			sub.Handle(path, protocol).Name(name)
 		}
@@ -286,7 +350,7 @@ func (ps *Providers) withProvider(h func(*Provider, http.ResponseWriter, *http.R
 			httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "Realm does not exist"})
 			return
 		}
-		h(p, w, r)
+		h(p, w, p.withIssuer(r))
 	}
 }
 

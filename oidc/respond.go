@@ -60,7 +60,8 @@ func (p *Provider) authorizeCallback(w http.ResponseWriter, r *http.Request) {
 // response types with a code the request stays stored until the code is
 // exchanged; otherwise it is deleted now.
 func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) error {
-	ctx := op.ContextWithIssuer(r.Context(), p.realm.Issuer)
+	iss := p.issuer(r.Context())
+	ctx := op.ContextWithIssuer(r.Context(), iss)
 	c, ok := p.realm.Client(a.ClientID)
 	if !ok {
 		return fmt.Errorf("client %q vanished", a.ClientID)
@@ -88,7 +89,7 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.Aut
 		if err != nil {
 			return fmt.Errorf("load user: %w", err)
 		}
-		raw, claims, err := p.mintUserAccess(ctx, u, c.ID, a.Scopes, a.SessionID, "implicit")
+		raw, claims, err := p.mintUserAccess(ctx, u, c.ID, a.Scopes, a.SessionID, grant{name: "implicit"})
 		if err != nil {
 			return err
 		}
@@ -98,7 +99,7 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.Aut
 		params.Set("expires_in", strconv.FormatInt(claims.Expiry-claims.IssuedAt, 10))
 	}
 	if has("id_token") {
-		idt, err := op.CreateIDToken(ctx, p.realm.Issuer, authRequest{a}, p.realm.Lifetimes.IDToken, access, code, p.storage, p.opClient(c))
+		idt, err := op.CreateIDToken(ctx, iss, authRequest{a}, p.realm.Lifetimes.IDToken, access, code, p.storage, p.opClient(c))
 		if err != nil {
 			return fmt.Errorf("create ID token: %w", err)
 		}
@@ -110,7 +111,7 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.Aut
 	if a.State != "" {
 		params.Set("state", a.State)
 	}
-	params.Set("iss", p.realm.Issuer) // RFC 9207, as Keycloak sends it
+	params.Set("iss", iss) // RFC 9207, as Keycloak sends it
 	secure := p.opts.Proxies.IsHTTPS(r)
 	mode := a.ResponseMode
 	if mode == "" {

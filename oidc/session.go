@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -112,14 +111,11 @@ func (p *Provider) liveSession(ctx context.Context, id string) (storage.Session,
 	return s, nil
 }
 
-// EndSession deletes the browser's session (if any) and clears its cookie.
-func (p *Provider) endSession(ctx context.Context, h http.Header, setCookie func(*http.Cookie), sid string) {
+// endSession deletes the browser's session (if any) and clears its cookie.
+func (p *Provider) endSession(ctx context.Context, h http.Header, setCookie func(*http.Cookie)) {
 	r := &http.Request{Header: h}
 	if s, ok := p.sessionFromCookie(ctx, r); ok {
-		_ = p.realm.Store.DeleteSession(ctx, p.realm.Name, s.ID)
-	}
-	if sid != "" {
-		if err := p.realm.Store.DeleteSession(ctx, p.realm.Name, sid); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := p.realm.Store.DeleteSession(ctx, p.realm.Name, s.ID); err != nil {
 			p.opts.Logger.WarnContext(ctx, "end session", "realm", p.realm.Name, "error", err)
 		}
 	}

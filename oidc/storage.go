@@ -106,7 +106,7 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	if !ok {
 		return "", "", time.Time{}, oidc.ErrInvalidRequest().WithDescription("refresh tokens are not issued for this request")
 	}
-	refresh, err := s.p.issueRefreshToken(ctx, src, current)
+	refresh, _, err := s.p.issueRefreshToken(ctx, src, grant{id: newSecret(16), name: realm.GrantRefreshToken, currentRefresh: current})
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
@@ -203,6 +203,9 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 	if sr, ok := req.(interface{ sessionID() string }); ok && sr.sessionID() != "" {
 		info.AppendClaims("sid", sr.sessionID())
 	}
+	// This is only ever called for ID tokens: say so (Keycloak's typ), so the
+	// token gate can never take one for a bearer token.
+	info.AppendClaims("typ", tokens.TypeID)
 	return nil
 }
 
@@ -234,18 +237,3 @@ func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) 
 }
 
 func (s *opStorage) Health(ctx context.Context) error { return s.realm().Store.Ping(ctx) }
-
-// fillUserInfo sets the standard claims a scope grants, as Keycloak's default
-// client scopes do.
-func fillUserInfo(info *oidc.UserInfo, u storage.User, scopes []string) {
-	info.Subject = u.ID
-	for _, sc := range scopes {
-		switch sc {
-		case oidc.ScopeProfile:
-			info.PreferredUsername = u.Username
-		case oidc.ScopeEmail:
-			info.Email = u.Email
-			info.EmailVerified = oidc.Bool(u.EmailVerified)
-		}
-	}
-}

@@ -6,6 +6,7 @@
 package realm
 
 import (
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/internal/keys"
@@ -109,8 +110,12 @@ type Realm struct {
 	Name        string
 	DisplayName string
 	Enabled     bool
-	// Issuer is {publicURL}/auth/realms/{name}, the iss of every token.
+	// Issuer is {publicURL}/auth/realms/{name}: the canonical issuer (Keycloak
+	// ≤16's form, the one emailed links use). AltIssuer is Keycloak 17+'s
+	// {publicURL}/realms/{name}. Each request is answered with the issuer of
+	// the prefix it came through (IssuerForPath); tokens of both are accepted.
 	Issuer         string
+	AltIssuer      string
 	SSLRequired    string
 	Lifetimes      Lifetimes
 	MagicLink      MagicLinkPolicy
@@ -139,6 +144,30 @@ type Realm struct {
 	Store storage.Store
 	// Now is the clock; tests move it.
 	Now func() time.Time
+}
+
+// URL prefixes of a realm: LegacyPrefix+name is Keycloak ≤16's (and the
+// seed documents') form, Prefix+name Keycloak 17+'s.
+const (
+	LegacyPrefix = "/auth/realms/"
+	Prefix       = "/realms/"
+)
+
+// IssuerForPath returns the issuer of the prefix a request path came
+// through: AltIssuer under /realms/, the canonical Issuer otherwise (the
+// /auth/realms/ prefix and the root aliases of the credential APIs).
+func (r *Realm) IssuerForPath(path string) string {
+	if strings.HasPrefix(path, Prefix) {
+		return r.AltIssuer
+	}
+	return r.Issuer
+}
+
+// AccountLimitKey is the per-account rate limit's key of a login: every
+// password entry point (the JSON APIs, the login page) shares one budget per
+// account, whatever the spelling's case.
+func AccountLimitKey(realmName, login string) string {
+	return realmName + "\x00" + strings.ToLower(strings.TrimSpace(login))
 }
 
 // Client returns the realm's client by id.

@@ -61,7 +61,7 @@ func Build(ctx context.Context, cfg *config.Config, store storage.Store, now fun
 			return nil, fmt.Errorf("realm %q: %w", rc.Name, err)
 		}
 		r.Keys = ring
-		r.Tokens = &tokens.Service{Issuer: r.Issuer, Realm: r.Name, Ring: ring, Revocations: store, Sessions: store, Now: now}
+		r.Tokens = &tokens.Service{Issuer: r.Issuer, Issuers: []string{r.Issuer, r.AltIssuer}, Realm: r.Name, Ring: ring, Revocations: store, Sessions: store, Now: now}
 		if err := r.seedUsers(ctx, rc.Users); err != nil {
 			return nil, fmt.Errorf("realm %q: %w", rc.Name, err)
 		}
@@ -83,7 +83,8 @@ func newRealm(cfg *config.Config, rc config.Realm, base string, store storage.St
 	smtp := cfg.RealmSMTP(rc.Name)
 	r := &Realm{
 		Name: rc.Name, DisplayName: rc.DisplayName, Enabled: rc.IsEnabled(),
-		Issuer:      base + "/auth/realms/" + rc.Name,
+		Issuer:      base + LegacyPrefix + rc.Name,
+		AltIssuer:   base + Prefix + rc.Name,
 		SSLRequired: rc.SSLRequired,
 		Lifetimes: Lifetimes{
 			AccessToken: rc.Tokens.AccessTokenLifespan, APIToken: rc.Tokens.APITokenLifespan,

@@ -241,6 +241,11 @@ type RefreshToken struct {
 	ClientID  string
 	UserID    string
 	SessionID string // empty for tokens without a browser session
+	// GrantID names the grant (one code exchange and every rotation after
+	// it); revoking the grant ends the access tokens that carry it too.
+	GrantID string
+	// Scopes are the grant's scopes: a refresh that asks for fewer narrows
+	// only the access token issued then, never the rotated refresh token.
 	Scopes    []string
 	Audience  []string
 	AuthTime  time.Time

@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/internal/metrics"
 	"github.com/latchkey/latchkey/internal/tokens"
 	"github.com/latchkey/latchkey/realm"
@@ -24,8 +22,9 @@ import (
 const (
 	// AuthorizedParty is the azp (and, at introspection, client_id) of every
 	// token the two APIs mint: they are not issued to a configured client, and
-	// a fixed name lets resource servers tell them from OIDC grants' tokens.
-	AuthorizedParty = "latchkey-api"
+	// a fixed name lets resource servers (and the token gate) tell them from
+	// OIDC grants' tokens.
+	AuthorizedParty = tokens.PartyAPI
 	// TokenType is the token_type claim, as the generate-link API's tokens carry.
 	TokenType = "access"
 	// maxPasswordBytes matches the realm password policy's upper bound: a
@@ -37,12 +36,10 @@ const (
 // userinfo endpoint answers them like an OIDC login's.
 var TokenScopes = []string{"openid", "profile", "email"}
 
-// Errors of the pipeline; each API's writeError maps them to its wire format.
+// Errors of the two APIs beyond the shared pipeline's (internal/jsonapi);
+// each API's writer maps them to its wire format.
 var (
-	errRealmNotFound    = errors.New("realm not found")
-	errMethodNotAllowed = errors.New("method not allowed")
 	errWorkflowNotFound = errors.New("workflow not found")
-	errTooLarge         = errors.New("request body too large")
 	// errInvalidEmail means the login is not an email address at all.
 	errInvalidEmail = errors.New("not a valid email address")
 )
@@ -52,13 +49,6 @@ var (
 type inputError struct{ msg string }
 
 func (e *inputError) Error() string { return "invalid request: " + e.msg }
-
-// limitedError is a rate-limit refusal (per IP or per account).
-type limitedError struct{ retryAfter time.Duration }
-
-func (e *limitedError) Error() string {
-	return fmt.Sprintf("rate limited, retry after %s", e.retryAfter.Round(time.Second))
-}
 
 // Options configure a Handler.
 type Options struct {
@@ -96,44 +86,29 @@ func New(o Options) (*Handler, error) {
 // realm. Every method is routed here, so that a wrong one gets the API's own
 // 405 instead of falling through to other routes.
 func (h *Handler) Mount(r *mux.Router, prefixes []string) {
+	login := h.endpoint(apiUserLogin, nil, writeLoginError).Handle(h.observe(apiUserLogin, h.userLogin))
+	wf := h.endpoint(apiWFToken, checkWorkflow, writeWFError).Handle(h.observe(apiWFToken, h.generateUserToken))
 	for _, p := range append(append([]string(nil), prefixes...), "") {
-		r.Handle(p+"/user/login", h.route(apiUserLogin, nil, h.userLogin, writeLoginError)).Name("user-login")
-		r.Handle(p+"/wf/{workflow:.*}", h.route(apiWFToken, checkWorkflow, h.generateUserToken, writeWFError)).Name("wf")
+		r.Handle(p+"/user/login", login).Name("user-login")
+		r.Handle(p+"/wf/{workflow:.*}", wf).Name("wf")
 	}
 }
 
-// route resolves the realm, checks the path and the method, runs serve and
-// hands any error to the API's writer. Outcomes of requests that reached
-// serve are counted and logged.
-func (h *Handler) route(api string, check func(*http.Request) error,
-	serve func(*realm.Realm, http.ResponseWriter, *http.Request) error,
-	writeErr func(http.ResponseWriter, *http.Request, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rl, ok := h.realmOf(r)
-		if !ok {
-			writeErr(w, r, errRealmNotFound)
-			return
+// endpoint is the shared JSON API pipeline configured for one of the APIs.
+func (h *Handler) endpoint(api string, check func(*http.Request) error, write jsonapi.Writer) *jsonapi.Endpoint {
+	return &jsonapi.Endpoint{API: api, Realms: h.o.Realms, Proxies: h.o.Proxies, MaxBody: h.o.MaxBody,
+		Logger: h.o.Logger, Check: check, Write: write}
+}
+
+// observe counts and logs the outcome of every request that reached serve.
+func (h *Handler) observe(api string, serve func(*jsonapi.Call) error) func(*jsonapi.Call) error {
+	return func(c *jsonapi.Call) error {
+		err := serve(c)
+		if err != nil {
+			h.observeFailure(c.R, c.Realm, api, err)
 		}
-		if check != nil {
-			if err := check(r); err != nil {
-				writeErr(w, r, err)
-				return
-			}
-		}
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeErr(w, r, errMethodNotAllowed)
-			return
-		}
-		if err := serve(rl, w, r); err != nil {
-			h.observeFailure(r, rl, api, err)
-			if isFault(err) {
-				h.o.Logger.ErrorContext(r.Context(), "password credential API failed", "realm", rl.Name, "api", api,
-					"request_id", httpx.RequestID(r.Context()), "error", err)
-			}
-			writeErr(w, r, err)
-		}
-	})
+		return err
+	}
 }
 
 func checkWorkflow(r *http.Request) error {
@@ -143,36 +118,15 @@ func checkWorkflow(r *http.Request) error {
 	return nil
 }
 
-// realmOf returns the enabled realm named in the path, or the default realm
-// for the root aliases.
-func (h *Handler) realmOf(r *http.Request) (*realm.Realm, bool) {
-	name, ok := mux.Vars(r)["realm"]
-	if !ok {
-		name = h.o.Realms.Default
-	}
-	return h.o.Realms.Get(name)
-}
-
-// allowIP applies the realm's per-IP rate limit.
-func (h *Handler) allowIP(rl *realm.Realm, r *http.Request) error {
-	if ok, wait := rl.IPLimiter.Allow(h.o.Proxies.ClientIP(r).String()); !ok {
-		return &limitedError{retryAfter: wait}
-	}
-	return nil
-}
-
-// decode reads the capped JSON body into v, turning every way it can be bad
-// into errTooLarge or an *inputError.
-func (h *Handler) decode(r *http.Request, v any) error {
-	err := httpx.DecodeJSON(r, h.o.MaxBody, v)
-	var malformed *httpx.MalformedJSONError
-	var tooBig *http.MaxBytesError
+// decode reads the capped JSON body into v; an unusable body is an
+// *inputError with the reason (or jsonapi.ErrTooLarge).
+func decode(c *jsonapi.Call, v any) error {
+	err := c.Decode(v)
+	var malformed *jsonapi.MalformedError
 	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, httpx.ErrBodyTooLarge), errors.As(err, &tooBig):
-		return errTooLarge
-	case errors.Is(err, httpx.ErrEmptyBody):
+	case err == nil, errors.Is(err, jsonapi.ErrTooLarge):
+		return err
+	case errors.Is(err, jsonapi.ErrEmptyBody):
 		return &inputError{msg: "Request body is required"}
 	case errors.As(err, &malformed):
 		return &inputError{msg: "Invalid request body: " + malformed.Reason}
@@ -184,18 +138,19 @@ func (h *Handler) decode(r *http.Request, v any) error {
 // authenticate applies the per-account rate limit and checks the password
 // with the realm's brute-force protection. email is already normalized.
 func (h *Handler) authenticate(ctx context.Context, rl *realm.Realm, email, pw string) (storage.User, error) {
-	if ok, wait := rl.AccountLimiter.Allow(rl.Name + "\x00" + strings.ToLower(email)); !ok {
-		return storage.User{}, &limitedError{retryAfter: wait}
+	if ok, wait := rl.AccountLimiter.Allow(realm.AccountLimitKey(rl.Name, email)); !ok {
+		return storage.User{}, &jsonapi.LimitedError{RetryAfter: wait}
 	}
 	return rl.Authenticate(ctx, email, pw)
 }
 
-// mint issues the API token of u and counts it.
-func (h *Handler) mint(ctx context.Context, rl *realm.Realm, u storage.User, api string) (string, *tokens.Claims, error) {
+// mint issues the API token of u, under the issuer of the request's prefix,
+// and counts it.
+func (h *Handler) mint(ctx context.Context, rl *realm.Realm, iss string, u storage.User, api string) (string, *tokens.Claims, error) {
 	roles := append([]string{}, u.Roles...) // non-nil: the token always carries realm_access
 	verified := u.EmailVerified
 	raw, c, err := rl.Tokens.Mint(ctx, tokens.Spec{
-		Subject: u.ID, AuthorizedParty: AuthorizedParty, Scopes: TokenScopes, Lifespan: rl.Lifetimes.APIToken,
+		Issuer: iss, Subject: u.ID, AuthorizedParty: AuthorizedParty, Scopes: TokenScopes, Lifespan: rl.Lifetimes.APIToken,
 		Roles: roles, Email: u.Email, EmailVerified: &verified, Username: u.Username,
 		UserID: u.ID, TokenType: TokenType,
 	})
@@ -235,14 +190,14 @@ func (h *Handler) observeFailure(r *http.Request, rl *realm.Realm, api string, e
 
 func outcomeOf(err error) string {
 	var locked *realm.LockedError
-	var limited *limitedError
+	var limited *jsonapi.LimitedError
 	var input *inputError
 	switch {
 	case errors.As(err, &locked):
 		return outcomeLocked
 	case errors.As(err, &limited):
 		return outcomeRateLimited
-	case errors.As(err, &input), errors.Is(err, errTooLarge):
+	case errors.As(err, &input), errors.Is(err, jsonapi.ErrTooLarge):
 		return outcomeBadRequest
 	case errors.Is(err, realm.ErrUnknownUser), errors.Is(err, errInvalidEmail):
 		return outcomeUnknownUser
@@ -255,37 +210,6 @@ func outcomeOf(err error) string {
 	}
 }
 
-// isFault reports whether err is a server-side failure (as opposed to a
-// refusal of the request), which is logged with the request id.
-func isFault(err error) bool {
-	return outcomeOf(err) == outcomeError && !errors.Is(err, context.Canceled)
-}
-
-// isUnavailable reports whether err means the service cannot answer now
-// (storage down, or the client gave up): a 503.
-func isUnavailable(err error) bool {
-	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, context.DeadlineExceeded)
-}
-
-// retryAfter reports the refusal's wait, if err is a lockout or rate limit.
-func retryAfter(err error) (time.Duration, bool) {
-	var locked *realm.LockedError
-	if errors.As(err, &locked) {
-		return locked.RetryAfter, true
-	}
-	var limited *limitedError
-	if errors.As(err, &limited) {
-		return limited.retryAfter, true
-	}
-	return 0, false
-}
-
-// setRetryAfter writes Retry-After in whole seconds, rounded up, at least 1.
-func setRetryAfter(w http.ResponseWriter, d time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
-}
-
 // inputRules are an API's answers to unusable credential input.
 type inputRules struct {
 	missingEmail, missingPassword, passwordTooLong string
@@ -295,7 +219,8 @@ type inputRules struct {
 // issue is the common core of both APIs: it checks the decoded email and
 // password (nil and blank mean missing), authenticates them against the
 // realm with brute-force protection, and mints the API's access token.
-func (h *Handler) issue(r *http.Request, rl *realm.Realm, api string, emailField, pwField *string, rules inputRules) (storage.User, string, *tokens.Claims, error) {
+func (h *Handler) issue(c *jsonapi.Call, api string, emailField, pwField *string, rules inputRules) (storage.User, string, *tokens.Claims, error) {
+	r, rl := c.R, c.Realm
 	var email, pw string
 	if emailField != nil {
 		email = strings.TrimSpace(*emailField)
@@ -320,7 +245,7 @@ func (h *Handler) issue(r *http.Request, rl *realm.Realm, api string, emailField
 	if err != nil {
 		return storage.User{}, "", nil, err
 	}
-	raw, claims, err := h.mint(ctx, rl, u, api)
+	raw, claims, err := h.mint(ctx, rl, c.Issuer(), u, api)
 	if err != nil {
 		return storage.User{}, "", nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -42,7 +43,7 @@ func TestErrorBodies(t *testing.T) {
 	tests := []struct {
 		name      string
 		err       error
-		write     func(http.ResponseWriter, *http.Request, error)
+		write     func(http.ResponseWriter, *http.Request, error) int
 		wantCode  int
 		wantBody  string
 		wantRetry string
@@ -51,7 +52,7 @@ func TestErrorBodies(t *testing.T) {
 		{"login client gone", context.Canceled, writeLoginError, 503, `{"responseCode":503,"responseMessage":"Service temporarily unavailable"}`, ""},
 		{"login fault", fault, writeLoginError, 500, `{"responseCode":500,"responseMessage":"Internal server error"}`, ""},
 		{"login locked", &realm.LockedError{RetryAfter: 1500 * time.Millisecond}, writeLoginError, 429, `{"responseCode":429,"responseMessage":"Too many failed login attempts, please try again later"}`, "2"},
-		{"login limited below a second", &limitedError{retryAfter: time.Millisecond}, writeLoginError, 429, `{"responseCode":429,"responseMessage":"Too many requests, please try again later"}`, "1"},
+		{"login limited below a second", &jsonapi.LimitedError{RetryAfter: time.Millisecond}, writeLoginError, 429, `{"responseCode":429,"responseMessage":"Too many requests, please try again later"}`, "1"},
 		{"login lockout started", fmt.Errorf("%w: %w", realm.ErrWrongPassword, realm.ErrLockoutStarted), writeLoginError, 405, `{"responseCode":405,"responseMessage":"Please provide valid password"}`, ""},
 		{"wf storage down", unavailable, writeWFError, 503, `{"message":"Service temporarily unavailable"}`, ""},
 		{"wf fault", fault, writeWFError, 500, `{"code":"INTERNAL_ERROR","message":"Internal server error"}`, ""},

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/realm"
 )
 
@@ -53,22 +54,22 @@ type loginData struct {
 // provided is invalid or the user does not exist"), and so does a disabled
 // user, whose password is not checked: the answer does not tell a disabled
 // account from a missing one, nor confirm its password.
-func (h *Handler) userLogin(rl *realm.Realm, w http.ResponseWriter, r *http.Request) error {
-	if err := h.allowIP(rl, r); err != nil {
+func (h *Handler) userLogin(c *jsonapi.Call) error {
+	if err := c.AllowIP(); err != nil {
 		return err
 	}
 	var req loginRequest
-	if err := h.decode(r, &req); err != nil {
+	if err := decode(c, &req); err != nil {
 		return err
 	}
-	u, raw, claims, err := h.issue(r, rl, apiUserLogin, req.EmailID, req.Password, inputRules{
+	u, raw, claims, err := h.issue(c, apiUserLogin, req.EmailID, req.Password, inputRules{
 		missingEmail: "emailId is required", missingPassword: "password is required",
 		passwordTooLong: "password is too long", invalidEmail: errInvalidEmail,
 	})
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, loginResponse{
+	httpx.WriteJSON(c.W, http.StatusOK, loginResponse{
 		ResponseCode: http.StatusOK, ResponseMessage: msgLoginSuccess,
 		ResponseData: &loginData{
 			Token: raw, APIKey: h.o.APIKeys.Key(u),
@@ -80,24 +81,23 @@ func (h *Handler) userLogin(rl *realm.Realm, w http.ResponseWriter, r *http.Requ
 }
 
 // writeLoginError answers err in /user/login's shape.
-func writeLoginError(w http.ResponseWriter, _ *http.Request, err error) {
+func writeLoginError(w http.ResponseWriter, _ *http.Request, err error) int {
 	status, msg := loginErrorStatus(err)
-	if d, ok := retryAfter(err); ok {
-		setRetryAfter(w, d)
-	}
+	jsonapi.SetRetryAfter(w, err)
 	httpx.WriteJSON(w, status, loginResponse{ResponseCode: status, ResponseMessage: msg})
+	return status
 }
 
 func loginErrorStatus(err error) (int, string) {
 	var input *inputError
 	var locked *realm.LockedError
-	var limited *limitedError
+	var limited *jsonapi.LimitedError
 	switch {
-	case errors.Is(err, errRealmNotFound):
+	case errors.Is(err, jsonapi.ErrRealmNotFound):
 		return http.StatusNotFound, msgLoginRealmNotFound
-	case errors.Is(err, errMethodNotAllowed):
+	case errors.Is(err, jsonapi.ErrMethodNotAllowed):
 		return http.StatusMethodNotAllowed, msgLoginMethod
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, jsonapi.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, msgLoginTooLarge
 	case errors.As(err, &input):
 		return http.StatusBadRequest, input.msg
@@ -109,7 +109,7 @@ func loginErrorStatus(err error) (int, string) {
 		return http.StatusNotFound, msgLoginInvalidUser
 	case errors.Is(err, realm.ErrWrongPassword):
 		return http.StatusMethodNotAllowed, msgLoginInvalidPassword
-	case isUnavailable(err):
+	case jsonapi.IsUnavailable(err):
 		return http.StatusServiceUnavailable, msgLoginUnavailable
 	default:
 		return http.StatusInternalServerError, msgLoginInternal

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/realm"
 )
 
@@ -80,16 +81,16 @@ type wfMessage struct {
 // generateUserToken serves POST /wf/generate-user-token: {"email","password"}
 // → user id and token. Unknown email, wrong password and disabled user get the
 // same 401 (and the same argon2id cost), so the API does not reveal accounts.
-func (h *Handler) generateUserToken(rl *realm.Realm, w http.ResponseWriter, r *http.Request) error {
-	if err := h.allowIP(rl, r); err != nil {
+func (h *Handler) generateUserToken(c *jsonapi.Call) error {
+	if err := c.AllowIP(); err != nil {
 		return err
 	}
 	var req wfRequest
-	if err := h.decode(r, &req); err != nil {
+	if err := decode(c, &req); err != nil {
 		return err
 	}
 	prefix := "Missing parameter for workflow " + wfName + ": parameter "
-	u, raw, claims, err := h.issue(r, rl, apiWFToken, req.Email, req.Password, inputRules{
+	u, raw, claims, err := h.issue(c, apiWFToken, req.Email, req.Password, inputRules{
 		missingEmail: prefix + "email", missingPassword: prefix + "password",
 		passwordTooLong: "Invalid data for workflow " + wfName + ": parameter password is too long",
 		invalidEmail:    &inputError{msg: "Invalid data for workflow " + wfName + ": parameter email is not an email address"},
@@ -97,40 +98,39 @@ func (h *Handler) generateUserToken(rl *realm.Realm, w http.ResponseWriter, r *h
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, wfResponse{Status: wfStatusSuccess, Response: wfTokenSet{
+	httpx.WriteJSON(c.W, http.StatusOK, wfResponse{Status: wfStatusSuccess, Response: wfTokenSet{
 		UserID: u.ID, Token: raw, Expires: seconds(claims.Expiry - claims.IssuedAt),
 	}})
 	return nil
 }
 
 // writeWFError answers err in /wf/generate-user-token's shapes.
-func writeWFError(w http.ResponseWriter, r *http.Request, err error) {
-	if d, ok := retryAfter(err); ok {
-		setRetryAfter(w, d)
-	}
+func writeWFError(w http.ResponseWriter, r *http.Request, err error) int {
+	jsonapi.SetRetryAfter(w, err)
 	var input *inputError
 	var locked *realm.LockedError
-	var limited *limitedError
-	msg := func(status int, m string) { httpx.WriteJSON(w, status, wfMessage{Message: m}) }
+	var limited *jsonapi.LimitedError
+	status, msg := http.StatusInternalServerError, msgWFInternal
 	switch {
-	case errors.Is(err, errRealmNotFound):
-		msg(http.StatusNotFound, msgWFRealmNotFound)
+	case errors.Is(err, jsonapi.ErrRealmNotFound):
+		status, msg = http.StatusNotFound, msgWFRealmNotFound
 	case errors.Is(err, errWorkflowNotFound):
-		msg(http.StatusNotFound, msgWFNotFound)
-	case errors.Is(err, errMethodNotAllowed):
-		msg(http.StatusMethodNotAllowed, msgWFMethod)
-	case errors.Is(err, errTooLarge):
-		msg(http.StatusRequestEntityTooLarge, msgWFTooLarge)
+		status, msg = http.StatusNotFound, msgWFNotFound
+	case errors.Is(err, jsonapi.ErrMethodNotAllowed):
+		status, msg = http.StatusMethodNotAllowed, msgWFMethod
+	case errors.Is(err, jsonapi.ErrTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, msgWFTooLarge
 	case errors.As(err, &input):
 		httpx.WriteJSON(w, http.StatusBadRequest, wfStatusError{Status: wfStatusMissing, Message: input.msg})
+		return http.StatusBadRequest
 	case errors.As(err, &locked):
-		msg(http.StatusTooManyRequests, msgWFLocked)
+		status, msg = http.StatusTooManyRequests, msgWFLocked
 	case errors.As(err, &limited):
-		msg(http.StatusTooManyRequests, msgWFRateLimited)
+		status, msg = http.StatusTooManyRequests, msgWFRateLimited
 	case errors.Is(err, realm.ErrUnknownUser), errors.Is(err, realm.ErrWrongPassword), errors.Is(err, realm.ErrUserDisabled):
-		msg(http.StatusUnauthorized, msgWFUnauthorized)
-	case isUnavailable(err):
-		msg(http.StatusServiceUnavailable, msgWFUnavailable)
+		status, msg = http.StatusUnauthorized, msgWFUnauthorized
+	case jsonapi.IsUnavailable(err):
+		status, msg = http.StatusServiceUnavailable, msgWFUnavailable
 	default:
 		// The code is the request id, which the log line of the fault
 		// carries: what a caller quotes in a bug report.
@@ -139,5 +139,8 @@ func writeWFError(w http.ResponseWriter, r *http.Request, err error) {
 			code = wfInternalCode
 		}
 		httpx.WriteJSON(w, http.StatusInternalServerError, wfCodeError{Code: code, Message: msgWFInternal})
+		return http.StatusInternalServerError
 	}
+	httpx.WriteJSON(w, status, wfMessage{Message: msg})
+	return status
 }

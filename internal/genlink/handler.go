@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/internal/tokens"
 	"github.com/latchkey/latchkey/oidc"
 	"github.com/latchkey/latchkey/realm"
@@ -43,13 +44,13 @@ type Handler struct {
 // Mount registers the API under both realm prefixes and at the root, where
 // it serves the registry's default realm.
 func (h *Handler) Mount(r *mux.Router) {
-	for _, prefix := range oidc.Prefixes {
+	api := &jsonapi.Endpoint{API: "generate-link", Realms: h.Realms, Proxies: h.Proxies, MaxBody: h.MaxBody,
+		Logger: h.logger(), HTTPS: true, Write: writeError}
+	handler := api.Handle(h.serve)
+	for _, prefix := range append(append([]string(nil), oidc.Prefixes...), "") {
 		for _, p := range paths {
-			r.Handle(prefix+p, h.serve(func(r *http.Request) string { return mux.Vars(r)["realm"] })).Name(RouteName)
+			r.Handle(prefix+p, handler).Name(RouteName)
 		}
-	}
-	for _, p := range paths {
-		r.Handle(p, h.serve(func(*http.Request) string { return h.Realms.Default })).Name(RouteName)
 	}
 }
 
@@ -85,98 +86,59 @@ const (
 	msgMalformedFmt = "Malformed JSON: "
 )
 
-func (h *Handler) serve(realmOf func(*http.Request) string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := h.handle(r, realmOf(r))
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, res.Links)
-	})
-}
+// linkCallerKinds are the tokens that may generate links: an OIDC client's
+// access token or an API token. A link token never may: links are handed to
+// third parties, and one must not mint more.
+const linkCallerKinds = tokens.Bearer
 
-func (h *Handler) handle(r *http.Request, realmName string) (Result, error) {
-	ctx := r.Context()
-	rl, ok := h.Realms.Get(realmName)
-	if !ok {
-		return Result{}, fail(http.StatusNotFound, msgRealm)
-	}
-	if r.Method != http.MethodPost {
-		return Result{}, fail(http.StatusMethodNotAllowed, msgMethod)
-	}
-	if h.Proxies != nil && !h.Proxies.SSLRequirementMet(r, rl.SSLRequired) {
-		return Result{}, fail(http.StatusForbidden, msgHTTPS)
-	}
-	caller, err := h.authorize(ctx, r, rl)
+func (h *Handler) serve(c *jsonapi.Call) error {
+	ctx := c.R.Context()
+	caller, err := h.authorize(c)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	var b body
-	if err := httpx.DecodeJSON(r, h.MaxBody, &b); err != nil {
-		return Result{}, decodeError(err)
+	if err := c.Decode(&b); err != nil {
+		return err
 	}
-	req, err := b.validate(rl)
+	req, err := b.validate(c.Realm)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
-	res, err := h.Service.Generate(ctx, rl, req)
+	res, err := h.Service.Generate(ctx, c.Realm, req)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
-	h.logger().InfoContext(ctx, "application links generated", "realm", rl.Name, "site", req.Site.Name,
+	h.logger().InfoContext(ctx, "application links generated", "realm", c.Realm.Name, "site", req.Site.Name,
 		"links", len(res.Links), "users_created", res.Created, "deliveries_queued", res.Queued,
 		"caller", caller, "request_id", httpx.RequestID(ctx))
-	return res, nil
+	writeJSON(c.W, http.StatusOK, res.Links)
+	return nil
 }
 
-// decodeError maps httpx.DecodeJSON's errors to answers. An empty body is a
-// request without parameters, so it gets the seed's missing-emails answer.
-func decodeError(err error) error {
-	var malformed *httpx.MalformedJSONError
-	var maxErr *http.MaxBytesError
-	switch {
-	case errors.Is(err, httpx.ErrBodyTooLarge), errors.As(err, &maxErr):
-		return fail(http.StatusRequestEntityTooLarge, msgTooLarge)
-	case errors.Is(err, httpx.ErrEmptyBody):
-		return badRequest("Missing required parameter: emails")
-	case errors.As(err, &malformed):
-		return badRequest("%s%s", msgMalformedFmt, malformed.Reason)
-	default: // the client went away or sent a broken body
-		return badRequest("Could not read the request body")
-	}
-}
-
-// authorize accepts a Bearer access token of the realm, or else the realm's
-// browser session, of a subject with the link-generator role, and returns
-// the caller's subject for the log.
-func (h *Handler) authorize(ctx context.Context, r *http.Request, rl *realm.Realm) (string, error) {
-	if raw, ok := httpx.BearerToken(r); ok {
-		c, err := rl.Tokens.Verify(ctx, raw)
-		switch {
-		case err != nil && tokens.IsInvalid(err):
-			return "", fail(http.StatusUnauthorized, msgBadToken)
-		case err != nil:
+// authorize accepts a Bearer token of the realm (through the token gate), or
+// else the realm's browser session, of a subject with the link-generator
+// role, and returns the caller's subject for the log.
+func (h *Handler) authorize(c *jsonapi.Call) (string, error) {
+	p, err := c.Bearer(linkCallerKinds, realm.RoleLinkGenerator)
+	if !errors.Is(err, jsonapi.ErrNoToken) {
+		if err != nil {
 			return "", err
-		case !c.HasRole(realm.RoleLinkGenerator):
-			return "", fail(http.StatusForbidden, msgForbidden)
 		}
-		return c.Subject, nil
-	}
-	if r.Header.Get("Authorization") != "" {
-		return "", fail(http.StatusUnauthorized, msgScheme)
+		return p.Subject(), nil
 	}
 	if h.Sessions == nil {
 		return "", fail(http.StatusUnauthorized, msgNoAuth)
 	}
-	u, ok := h.Sessions(ctx, r, rl.Name)
+	rl := c.Realm
+	u, ok := h.Sessions(c.R.Context(), c.R, rl.Name)
 	if !ok {
 		return "", fail(http.StatusUnauthorized, msgNoAuth)
 	}
 	// The session cookie is SameSite=Lax, which keeps other sites' forms out;
 	// a browser's Origin header also keeps out sibling subdomains, which
 	// count as the same site.
-	if o := r.Header.Get("Origin"); o != "" && o != origin(rl.Issuer) {
+	if o := c.R.Header.Get("Origin"); o != "" && o != origin(rl.Issuer) {
 		return "", fail(http.StatusForbidden, msgCrossOrigin)
 	}
 	for _, role := range u.Roles {
@@ -196,27 +158,52 @@ func origin(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// writeError writes the API's {"error"} answer. Faults are logged with the
-// request id and answered with a generic text: internals are never echoed.
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	var bad *BadRequestError
+// writeError is the API's jsonapi.Writer: the {"error"} answer. Faults get
+// a generic text: internals are never echoed (the pipeline logs them).
+func writeError(w http.ResponseWriter, _ *http.Request, err error) int {
+	var (
+		ae        *apiError
+		bad       *BadRequestError
+		malformed *jsonapi.MalformedError
+		tokenErr  *jsonapi.TokenError
+		forbidden *jsonapi.ForbiddenError
+	)
+	status, msg := http.StatusInternalServerError, msgInternal
 	switch {
 	case errors.As(err, &ae):
-		switch ae.status {
-		case http.StatusUnauthorized:
-			w.Header().Set("WWW-Authenticate", "Bearer")
-		case http.StatusMethodNotAllowed:
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		writeJSON(w, ae.status, errorBody{ae.msg})
+		status, msg = ae.status, ae.msg
 	case errors.As(err, &bad):
-		writeJSON(w, http.StatusBadRequest, errorBody{bad.Msg})
-	default:
-		h.logger().ErrorContext(r.Context(), "generate application links", "error", err,
-			"request_id", httpx.RequestID(r.Context()))
-		writeJSON(w, http.StatusInternalServerError, errorBody{msgInternal})
+		status, msg = http.StatusBadRequest, bad.Msg
+	case errors.Is(err, jsonapi.ErrRealmNotFound):
+		status, msg = http.StatusNotFound, msgRealm
+	case errors.Is(err, jsonapi.ErrMethodNotAllowed):
+		status, msg = http.StatusMethodNotAllowed, msgMethod
+	case errors.Is(err, jsonapi.ErrHTTPSRequired):
+		status, msg = http.StatusForbidden, msgHTTPS
+	case errors.Is(err, jsonapi.ErrNotBearer):
+		status, msg = http.StatusUnauthorized, msgScheme
+	case errors.As(err, &tokenErr):
+		status, msg = http.StatusUnauthorized, msgBadToken
+	case errors.As(err, &forbidden):
+		status, msg = http.StatusForbidden, msgForbidden
+	case errors.Is(err, jsonapi.ErrTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, msgTooLarge
+	case errors.Is(err, jsonapi.ErrEmptyBody):
+		// A request without a body has no parameters: the seed's missing-emails answer.
+		status, msg = http.StatusBadRequest, "Missing required parameter: emails"
+	case errors.As(err, &malformed):
+		status, msg = http.StatusBadRequest, msgMalformedFmt+malformed.Reason
+	case errors.Is(err, jsonapi.ErrUnreadableBody):
+		status, msg = http.StatusBadRequest, "Could not read the request body"
 	}
+	switch status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	writeJSON(w, status, errorBody{msg})
+	return status
 }
 
 type errorBody struct {

@@ -233,7 +233,10 @@ func mintAll(ctx context.Context, r *realm.Realm, req Request, plan []planned) e
 func mint(ctx context.Context, r *realm.Realm, site *realm.Site, u storage.User) (string, error) {
 	roles := append([]string{}, u.Roles...)
 	tok, _, err := r.Tokens.Mint(ctx, tokens.Spec{
-		Subject: u.ID, UserID: u.ID, TokenType: "access", Audience: []string{site.Name},
+		// azp PartyLink makes it a link token: the token gate accepts it at
+		// userinfo and introspection only, never as a credential for the
+		// realm's APIs, whatever roles its user has.
+		Subject: u.ID, UserID: u.ID, TokenType: "access", Audience: []string{site.Name}, AuthorizedParty: tokens.PartyLink,
 		Lifespan: site.TokenLifespan, Email: u.Email, Roles: roles,
 	})
 	if err != nil {

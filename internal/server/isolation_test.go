@@ -209,7 +209,19 @@ func TestConcurrentUseHasExactlyOneWinner(t *testing.T) {
 		t.Fatalf("%d concurrent exchanges of one code: %d won, want exactly 1", n, wins)
 	}
 
-	refresh := url.Values{"grant_type": {"refresh_token"}, "client_id": {"web"}, "refresh_token": {tokens[0].RefreshToken}}
+	// The losers replayed the code: its grant is revoked (RFC 6749 §4.1.2),
+	// so even the winner's refresh token no longer works.
+	stale := url.Values{"grant_type": {"refresh_token"}, "client_id": {"web"}, "refresh_token": {tokens[0].RefreshToken}}
+	if tr := env.Token(t, c, "a", stale); tr.Error != "invalid_grant" {
+		t.Errorf("winner's refresh token after code replays = %d %q, want invalid_grant (grant revoked)", tr.Status, tr.Error)
+	}
+
+	pkce = testenv.NewPKCE()
+	c = env.Client()
+	code = env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-in-a", pkce)
+	fresh := env.Token(t, c, "a", url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},
+		"redirect_uri": {appCB}, "code_verifier": {pkce.Verifier}})
+	refresh := url.Values{"grant_type": {"refresh_token"}, "client_id": {"web"}, "refresh_token": {fresh.RefreshToken}}
 	var rotated []string
 	if wins := run(func(int) bool {
 		tr := env.Token(t, env.Client(), "a", refresh)

@@ -34,7 +34,7 @@ func TestSmokeClientCredentialsAndHealth(t *testing.T) {
 		{"live", "GET", "/health/live", "", "", "", 200, `"UP"`},
 		{"ready", "GET", "/health/ready", "", "", "", 200, `"UP"`},
 		{"discovery", "GET", "/auth/realms/acme/.well-known/openid-configuration", "", "", "", 200, `"issuer":"` + env.Issuer("acme") + `"`},
-		{"discovery alias", "GET", "/realms/acme/.well-known/openid-configuration", "", "", "", 200, `"issuer":"` + env.Issuer("acme") + `"`},
+		{"discovery alias", "GET", "/realms/acme/.well-known/openid-configuration", "", "", "", 200, `"issuer":"` + env.URL + "/realms/acme" + `"`},
 		{"unknown realm", "GET", "/auth/realms/nope/.well-known/openid-configuration", "", "", "", 404, ""},
 		{"client credentials", "POST", "/auth/realms/acme/protocol/openid-connect/token", "grant_type=client_credentials", "svc", "s3cret", 200, `"access_token"`},
 		{"wrong secret", "POST", "/auth/realms/acme/protocol/openid-connect/token", "grant_type=client_credentials", "svc", "nope", 401, `invalid_client`},

@@ -45,7 +45,7 @@ func (d *deps) mountMagicLink(ctx context.Context, r *mux.Router) error {
 	if !ok {
 		return errors.New("magic links: service not wired (wireMagicLinkSender must run first)")
 	}
-	h := &magiclink.Handler{Service: svc, Proxies: s.Proxies, CSRF: d.csrf, MaxBody: s.Config.Server.MaxBodyBytes, Logger: s.logger}
+	h := &magiclink.Handler{Service: svc, Realms: s.Realms, Proxies: s.Proxies, CSRF: d.csrf, MaxBody: s.Config.Server.MaxBodyBytes, Logger: s.logger}
 	h.Mount(r)
 	return nil
 }

@@ -1,11 +1,15 @@
-// Package tokens mints and verifies a realm's JWT access tokens. Every access
+// Package tokens mints and verifies a realm's JWT bearer tokens. Every bearer
 // token Latchkey issues — OIDC grants, /user/login, /wf/generate-user-token and
 // application links — goes through Service.Mint, so all carry the same
-// Keycloak-shaped claims and are accepted by the same Service.Verify.
+// Keycloak-shaped claims, and each says what it is (Kind): the typ claim tells
+// bearer tokens from ID tokens, and the azp claim tells an OIDC client's access
+// token from an API token or a link token. Service.Verify checks signature,
+// issuer and expiry; deciding which kinds an endpoint accepts is the realm's
+// token gate (realm.Gate), built on Classify.
 //
 // Access tokens are stateless: issuing one writes nothing. Revocation records
-// the token id (jti) until the token expires, and tokens bound to a browser
-// session (sid) die with the session.
+// the token id (jti), or the grant id (gid) of a whole grant, until the token
+// expires, and tokens bound to a browser session (sid) die with the session.
 package tokens
 
 import (
@@ -16,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +38,85 @@ var (
 	ErrExpired   = errors.New("token expired")
 	ErrIssuer    = errors.New("token issued by another realm")
 	ErrRevoked   = errors.New("token revoked")
+	// ErrWrongKind means the token is valid but not of a kind the endpoint
+	// accepts (an ID token or a link token presented as a bearer credential).
+	ErrWrongKind = errors.New("token kind not accepted here")
+	// ErrSubject means the token's user or service account no longer exists
+	// or is disabled.
+	ErrSubject = errors.New("token subject disabled or deleted")
 )
+
+// Values of the typ claim, Keycloak's.
+const (
+	TypeBearer = "Bearer"
+	TypeID     = "ID"
+)
+
+// Authorized parties (azp) of tokens that are not issued to a configured
+// client. Config validation reserves these names as client ids.
+const (
+	// PartyAPI is the azp of /user/login's and /wf/generate-user-token's tokens.
+	PartyAPI = "latchkey-api"
+	// PartyLink is the azp of the application-link API's link tokens.
+	PartyLink = "latchkey-link"
+)
+
+// Kind is what a token is good for (see Classify).
+type Kind uint8
+
+// Token kinds. They are bits so that an endpoint can accept a set of them.
+const (
+	// KindAccess is an OIDC client's access token (azp: a client of the realm).
+	KindAccess Kind = 1 << iota
+	// KindAPI is a password credential API's token (azp: PartyAPI).
+	KindAPI
+	// KindLink is an application link's token (azp: PartyLink, aud: the site).
+	KindLink
+	// KindID is an ID token (typ: ID); it is a hint, never a credential.
+	KindID
+	// KindUnknown is any other signed token of the realm: refused everywhere.
+	KindUnknown
+)
+
+// Bearer is the set of kinds that carry authority over the realm's APIs.
+const Bearer = KindAccess | KindAPI
+
+// String names the kind for logs and test output.
+func (k Kind) String() string {
+	switch k {
+	case KindAccess:
+		return "access"
+	case KindAPI:
+		return "api"
+	case KindLink:
+		return "link"
+	case KindID:
+		return "id"
+	}
+	return "unknown"
+}
+
+// Classify tells the kind of a verified token from its typ and azp claims.
+// It does not know the realm's clients: the gate checks that a KindAccess
+// token's azp names one.
+func Classify(c *Claims) Kind {
+	switch c.Type {
+	case TypeID:
+		return KindID
+	case TypeBearer:
+	default:
+		return KindUnknown
+	}
+	switch c.AuthorizedParty {
+	case "":
+		return KindUnknown
+	case PartyAPI:
+		return KindAPI
+	case PartyLink:
+		return KindLink
+	}
+	return KindAccess
+}
 
 // Audience is the aud claim: a single string on the wire when it has one
 // element (as Keycloak does), an array otherwise.
@@ -101,6 +184,10 @@ type Claims struct {
 	RealmAccess       *RealmAccess `json:"realm_access,omitempty"`
 	UserID            string       `json:"user_id,omitempty"`
 	TokenType         string       `json:"token_type,omitempty"`
+	// GrantID ties an access token to the grant (code exchange and its
+	// refresh tokens) it came from, so that revoking the grant — a replayed
+	// code, a revoked refresh token — ends it too.
+	GrantID string `json:"gid,omitempty"`
 }
 
 // Roles returns the realm roles of the token.
@@ -129,6 +216,9 @@ func (c *Claims) Scopes() []string { return strings.Fields(c.Scope) }
 
 // Spec describes a token to mint. Zero fields are omitted from the token.
 type Spec struct {
+	// Issuer is the iss claim; empty means the service's canonical issuer.
+	// A realm has one issuer per URL prefix (see Service.Issuers).
+	Issuer          string
 	Subject         string
 	Audience        []string
 	AuthorizedParty string // client id (azp)
@@ -143,13 +233,18 @@ type Spec struct {
 	UserID    string
 	TokenType string
 	ClientID  string
+	GrantID   string
 }
 
 // Service mints and verifies the access tokens of one realm.
 type Service struct {
+	// Issuer is the canonical issuer, used when a Spec names none.
 	Issuer string
-	Realm  string
-	Ring   *keys.Ring
+	// Issuers are every issuer of the realm (one per URL prefix); tokens of
+	// any of them are accepted. Empty means Issuer alone.
+	Issuers []string
+	Realm   string
+	Ring    *keys.Ring
 	// Revocations and Sessions back Verify's liveness checks.
 	Revocations storage.Revocations
 	Sessions    storage.Sessions
@@ -183,12 +278,16 @@ func NewID() string {
 // Mint signs a new access token and returns it with its claims.
 func (s *Service) Mint(ctx context.Context, spec Spec) (string, *Claims, error) {
 	now := s.Now()
+	iss := spec.Issuer
+	if iss == "" {
+		iss = s.Issuer
+	}
 	c := &Claims{
-		Issuer: s.Issuer, Subject: spec.Subject, Audience: spec.Audience,
+		Issuer: iss, Subject: spec.Subject, Audience: spec.Audience,
 		IssuedAt: now.Unix(), Expiry: now.Add(spec.Lifespan).Unix(), ID: NewID(), Type: "Bearer",
 		AuthorizedParty: spec.AuthorizedParty, SessionID: spec.SessionID, Scope: strings.Join(spec.Scopes, " "),
 		Email: spec.Email, EmailVerified: spec.EmailVerified, PreferredUsername: spec.Username,
-		UserID: spec.UserID, TokenType: spec.TokenType, ClientID: spec.ClientID,
+		UserID: spec.UserID, TokenType: spec.TokenType, ClientID: spec.ClientID, GrantID: spec.GrantID,
 	}
 	if spec.Roles != nil {
 		c.RealmAccess = &RealmAccess{Roles: spec.Roles}
@@ -274,6 +373,18 @@ func (s *Service) VerifySignature(raw string) (*Claims, error) {
 // verifySignature does VerifySignature's work without the cache and also
 // returns the kid of the key that verified the token.
 func (s *Service) verifySignature(raw string) (*Claims, string, error) {
+	c, kid, err := s.parse(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	if !s.Now().Before(time.Unix(c.Expiry, 0)) {
+		return nil, "", ErrExpired
+	}
+	return c, kid, nil
+}
+
+// parse checks the signature and the issuer, not the expiry.
+func (s *Service) parse(raw string) (*Claims, string, error) {
 	// Compact only: a JWT access token is never in the JWS JSON serialization,
 	// whose unprotected headers we do not want to reason about.
 	jws, err := jose.ParseSignedCompact(raw, s.Ring.Algorithms())
@@ -295,14 +406,38 @@ func (s *Service) verifySignature(raw string) (*Claims, string, error) {
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, "", ErrMalformed
 	}
-	if c.Issuer != s.Issuer {
+	if !s.IsIssuer(c.Issuer) {
 		return nil, "", ErrIssuer
-	}
-	if !s.Now().Before(time.Unix(c.Expiry, 0)) {
-		return nil, "", ErrExpired
 	}
 	return &c, key.ID, nil
 }
+
+// IsIssuer reports whether iss is one of the realm's issuers.
+func (s *Service) IsIssuer(iss string) bool {
+	if len(s.Issuers) == 0 {
+		return iss == s.Issuer
+	}
+	return slices.Contains(s.Issuers, iss)
+}
+
+// ParseHint verifies a token's signature and issuer but not its expiry, for
+// hints (id_token_hint): an expired hint still names its user and session,
+// but the caller must never treat it as an authorization. expired reports
+// whether it has expired.
+func (s *Service) ParseHint(raw string) (c *Claims, expired bool, err error) {
+	if len(raw) > 16<<10 || strings.Count(raw, ".") != 2 {
+		return nil, false, ErrMalformed
+	}
+	c, _, err = s.parse(raw)
+	if err != nil {
+		return nil, false, err
+	}
+	return c, !s.Now().Before(time.Unix(c.Expiry, 0)), nil
+}
+
+// GrantRevocationID is the revocation record of a whole grant: revoking it
+// ends every token carrying the grant id.
+func GrantRevocationID(gid string) string { return "grant:" + gid }
 
 // CheckLive reports ErrRevoked when the token id was revoked or its browser
 // session has ended.
@@ -311,6 +446,13 @@ func (s *Service) CheckLive(ctx context.Context, c *Claims) error {
 		return fmt.Errorf("check revocation: %w", err)
 	} else if revoked {
 		return ErrRevoked
+	}
+	if c.GrantID != "" {
+		if revoked, err := s.Revocations.IsTokenIDRevoked(ctx, s.Realm, GrantRevocationID(c.GrantID)); err != nil {
+			return fmt.Errorf("check grant revocation: %w", err)
+		} else if revoked {
+			return ErrRevoked
+		}
 	}
 	if c.SessionID == "" {
 		return nil
@@ -341,5 +483,6 @@ func (s *Service) Revoke(ctx context.Context, jti string, exp time.Time) error {
 // to a server fault while checking it).
 func IsInvalid(err error) bool {
 	return errors.Is(err, ErrMalformed) || errors.Is(err, ErrSignature) || errors.Is(err, ErrExpired) ||
-		errors.Is(err, ErrIssuer) || errors.Is(err, ErrRevoked)
+		errors.Is(err, ErrIssuer) || errors.Is(err, ErrRevoked) || errors.Is(err, ErrWrongKind) ||
+		errors.Is(err, ErrSubject)
 }
