@@ -102,11 +102,20 @@ func (m MailTemplates) validate(key string, p *problems) {
 	}
 }
 
+// ReservedClientIDs are the authorized parties (azp) of tokens that are not
+// issued to a configured client: the password APIs' and the application
+// links'. A client with one of these ids would make the token gate take those
+// tokens for its access tokens, so config refuses them.
+var ReservedClientIDs = []string{"latchkey-api", "latchkey-link"}
+
 var knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantImplicit}
 
 func (c *Client) validate(key string, p *problems) {
 	if strings.TrimSpace(c.ClientID) == "" {
 		p.add(key+".clientId", "required")
+	}
+	if slices.Contains(ReservedClientIDs, c.ClientID) {
+		p.add(key+".clientId", "%q is reserved for Latchkey's own tokens", c.ClientID)
 	}
 	switch {
 	case c.Public && (c.Secret != "" || c.SecretHash != ""):

@@ -51,16 +51,28 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	login := r.PostFormValue("username")
 	page.Email = login
-	if r.PostFormValue("action") == "email-link" && p.opts.Links != nil {
+	emailLink := r.PostFormValue("action") == "email-link" && p.opts.Links != nil
+	// The realm's rate limits guard the page as they guard the JSON APIs,
+	// with the same keys, so one budget covers every entry point: per IP for
+	// both posts, per account for passwords (the link sender applies its own
+	// per-address limit).
+	if ok, wait := p.realm.IPLimiter.Allow(p.opts.Proxies.ClientIP(r).String()); !ok {
+		p.renderLimited(w, wait, render, "Too many requests. Try again in %s.")
+		return
+	}
+	if emailLink {
 		p.sendLoginLink(w, r, a, login, render)
+		return
+	}
+	if ok, wait := p.realm.AccountLimiter.Allow(realm.AccountLimitKey(p.realm.Name, login)); !ok {
+		p.renderLimited(w, wait, render, "Too many sign-in attempts. Try again in %s.")
 		return
 	}
 	u, err := p.realm.Authenticate(ctx, login, r.PostFormValue("password"))
 	var locked *realm.LockedError
 	switch {
 	case errors.As(err, &locked):
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(locked.RetryAfter.Seconds()))))
-		render(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %s.", humanDuration(locked.RetryAfter)))
+		p.renderLimited(w, locked.RetryAfter, render, "Too many failed attempts. Try again in %s.")
 		return
 	case errors.Is(err, realm.ErrUnknownUser), errors.Is(err, realm.ErrWrongPassword), errors.Is(err, realm.ErrUserDisabled):
 		render(http.StatusUnauthorized, "Invalid username or password.")
@@ -74,6 +86,13 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		p.opts.Logger.ErrorContext(ctx, "finish login", "realm", p.realm.Name, "error", err)
 		render(http.StatusInternalServerError, "Something went wrong. Please try again.")
 	}
+}
+
+// renderLimited answers a rate-limited or locked attempt: 429 with
+// Retry-After (whole seconds, rounded up) and the wait in words.
+func (p *Provider) renderLimited(w http.ResponseWriter, wait time.Duration, render func(int, string), format string) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	render(http.StatusTooManyRequests, fmt.Sprintf(format, humanDuration(wait)))
 }
 
 // finishLogin starts the SSO session, marks the request done and sends the

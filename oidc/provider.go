@@ -61,12 +61,12 @@ type Options struct {
 
 // Provider is the OIDC provider of one realm.
 type Provider struct {
-	realm     *realm.Realm
-	op        *op.Provider
-	server    *server
-	handler   http.Handler
-	storage   *opStorage
-	opts      *Options
+	realm   *realm.Realm
+	op      *op.Provider
+	server  *server
+	handler http.Handler
+	storage *opStorage
+	opts    *Options
 	// discovery holds the rendered discovery document of each issuer.
 	discovery map[string][]byte
 }

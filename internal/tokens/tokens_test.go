@@ -14,12 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/keys"
 	"github.com/latchkey/latchkey/internal/tokens"
 	"github.com/latchkey/latchkey/storage"
@@ -440,5 +442,15 @@ func TestVerifyCachedToken(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReservedPartiesAreReservedClientIDs keeps config's list of reserved
+// client ids in step with the parties tokens are minted for.
+func TestReservedPartiesAreReservedClientIDs(t *testing.T) {
+	for _, party := range []string{tokens.PartyAPI, tokens.PartyLink} {
+		if !slices.Contains(config.ReservedClientIDs, party) {
+			t.Errorf("config.ReservedClientIDs lacks %q: a client of that id would pass the token gate's kind check", party)
+		}
 	}
 }
