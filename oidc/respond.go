@@ -99,9 +99,9 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.Aut
 		params.Set("expires_in", strconv.FormatInt(claims.Expiry-claims.IssuedAt, 10))
 	}
 	if has("id_token") {
-		idt, err := op.CreateIDToken(ctx, iss, authRequest{a}, p.realm.Lifetimes.IDToken, access, code, p.storage, p.opClient(c))
+		idt, err := p.mintIDToken(ctx, authRequest{a}, c.ID, access, code)
 		if err != nil {
-			return fmt.Errorf("create ID token: %w", err)
+			return err
 		}
 		params.Set("id_token", idt)
 	}

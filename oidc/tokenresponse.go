@@ -92,10 +92,8 @@ func (p *Provider) tokenResponse(ctx context.Context, c *realm.Client, src refre
 		resp.RefreshExpiresIn = int64(exp.Sub(p.realm.Now()).Round(time.Second).Seconds())
 	}
 	if slices.Contains(src.GetScopes(), oidc.ScopeOpenID) {
-		iss := p.issuer(ctx)
-		resp.IDToken, err = op.CreateIDToken(op.ContextWithIssuer(ctx, iss), iss, src, p.realm.Lifetimes.IDToken, access, "", p.storage, p.opClient(c))
-		if err != nil {
-			return nil, fmt.Errorf("create ID token: %w", err)
+		if resp.IDToken, err = p.mintIDToken(ctx, src, c.ID, access, ""); err != nil {
+			return nil, err
 		}
 	}
 	return resp, nil

@@ -3,7 +3,6 @@ package oidc
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -50,6 +49,3 @@ func fillUserInfo(info *oidc.UserInfo, u storage.User, scopes []string) {
 		}
 	}
 }
-
-// isServiceAccount reports whether sub is a client's service account.
-func isServiceAccount(sub string) bool { return strings.HasPrefix(sub, "service-account-") }

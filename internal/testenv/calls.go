@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -110,4 +111,23 @@ func (e *Env) SetUserEnabled(t testing.TB, realm, email string, enabled bool) st
 		t.Fatalf("update user %s: %v", email, err)
 	}
 	return u
+}
+
+// Claims decodes a JWT's payload without verifying it (tests verify
+// signatures separately, with go-oidc or go-jose).
+func Claims(t testing.TB, raw string) map[string]any {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("%q is not a compact JWS", raw)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("decode JWT payload: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("decode JWT claims: %v", err)
+	}
+	return m
 }

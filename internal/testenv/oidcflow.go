@@ -83,14 +83,28 @@ func PostForm(t testing.TB, c *http.Client, u string, v url.Values) (*http.Respo
 // not follow redirects) and returns the code delivered to redirectURI.
 func (e *Env) LoginCode(t testing.TB, c *http.Client, realm, clientID, redirectURI, user, password string, pkce PKCE) string {
 	t.Helper()
+	return e.LoginCodeAt(t, c, e.Issuer(realm), clientID, redirectURI, user, password, pkce)
+}
+
+// LoginCodeAt is LoginCode against an issuer URL (either realm prefix).
+func (e *Env) LoginCodeAt(t testing.TB, c *http.Client, issuer, clientID, redirectURI, user, password string, pkce PKCE) string {
+	t.Helper()
 	q := url.Values{"client_id": {clientID}, "redirect_uri": {redirectURI}, "response_type": {"code"},
 		"scope": {"openid email profile"}, "state": {"st"}, "nonce": {"nn"},
 		"code_challenge": {pkce.Challenge}, "code_challenge_method": {"S256"}}
-	resp, body := Get(t, c, e.Issuer(realm)+"/protocol/openid-connect/auth?"+q.Encode())
+	resp, body := Get(t, c, issuer+"/protocol/openid-connect/auth?"+q.Encode())
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("authorize = %d %s, want 302 to the login page", resp.StatusCode, body)
 	}
 	loc := resp.Header.Get("Location")
+	if strings.Contains(loc, "/protocol/openid-connect/auth/callback") {
+		// An SSO session of c's browser: no login page, straight to the callback.
+		resp, body = Get(t, c, loc)
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("callback = %d %s, want 302", resp.StatusCode, body)
+		}
+		loc = resp.Header.Get("Location")
+	}
 	if !strings.HasPrefix(loc, redirectURI) {
 		resp, body = Get(t, c, loc)
 		if resp.StatusCode != http.StatusOK {
