@@ -31,8 +31,9 @@ var apis = []api{
 }
 
 // TestLockoutUnderConcurrency fires 20 parallel wrong guesses at a fresh
-// account with failureFactor 5: the counter is reserved before the password
-// is checked, so exactly 5 are evaluated and the other 15 are refused.
+// account with failureFactor 5: failures are recorded atomically when the
+// answer is decided, so exactly 5 answer "wrong password" and the other 15
+// are refused as locked.
 func TestLockoutUnderConcurrency(t *testing.T) {
 	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
 	c := env.Client()

@@ -454,3 +454,24 @@ func TestReservedPartiesAreReservedClientIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		typ, azp string
+		want     tokens.Kind
+	}{
+		{"Bearer", "web", tokens.KindAccess},
+		{"Bearer", tokens.PartyAPI, tokens.KindAPI},
+		{"Bearer", tokens.PartyLink, tokens.KindLink},
+		{"Bearer", "", tokens.KindUnknown}, // link tokens minted before kinds existed
+		{"ID", "web", tokens.KindID},
+		{"", "web", tokens.KindUnknown}, // ID tokens minted before kinds existed
+		{"Refresh", "web", tokens.KindUnknown},
+		{"bearer", "web", tokens.KindUnknown},
+	}
+	for _, tt := range tests {
+		if got := tokens.Classify(&tokens.Claims{Type: tt.typ, AuthorizedParty: tt.azp}); got != tt.want {
+			t.Errorf("Classify(typ %q, azp %q) = %s, want %s", tt.typ, tt.azp, got, tt.want)
+		}
+	}
+}
