@@ -159,7 +159,7 @@ func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source stri
 		return &Error{Code: http.StatusBadGateway, Message: MsgMailFailed, Err: fmt.Errorf("mail settings of realm %q: %w", r.Name, err)}
 	}
 	key := newKey()
-	u, msg, created, err := s.issue(ctx, r, sp, key, tpl)
+	u, created, err := s.issue(ctx, r, sp, key)
 	if errors.Is(err, errNoUser) {
 		release()
 		return notPresent()
@@ -168,7 +168,13 @@ func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source stri
 		release()
 		return err
 	}
-	if err := sender.Send(ctx, msg); err != nil {
+	// Rendered after the transaction (it holds the store's write lock), for
+	// the address stored for the very user the link was issued to.
+	msg, err := message(tpl, r, u.Email, sp, key)
+	if err == nil {
+		err = sender.Send(ctx, msg)
+	}
+	if err != nil {
 		// No live link may outlive a mail that was not accepted.
 		if derr := r.Store.DeleteOneTimeToken(context.WithoutCancel(ctx), r.Name, kindLink, hashKey(key)); derr != nil {
 			err = errors.Join(err, fmt.Errorf("withdraw magic link: %w", derr))
@@ -205,16 +211,14 @@ func message(t *mail.Template, r *realm.Realm, to string, sp spec, key string) (
 
 // issue stores the link's token — and, with forceCreate, the user — in one
 // transaction, re-checking the user there so that a concurrent disable or
-// creation is seen. It returns the user and the link's mail, addressed to
-// the user's stored email as the transaction saw it (for a user it creates,
-// the request's address, which is what it stores). errNoUser when the user
-// is absent (without forceCreate) or disabled. Nothing is written when the
-// mail cannot be rendered.
-func (s *Service) issue(ctx context.Context, r *realm.Realm, sp spec, key string, tpl *mail.Template) (storage.User, mail.Message, bool, error) {
+// creation is seen. It returns the user as the transaction saw it, whose
+// stored email the mail goes to (for a user it creates, the request's
+// address, which is what it stores), and whether it was created. errNoUser
+// when the user is absent (without forceCreate) or disabled.
+func (s *Service) issue(ctx context.Context, r *realm.Realm, sp spec, key string) (storage.User, bool, error) {
 	now := r.Now()
 	var (
 		user      storage.User
-		msg       mail.Message
 		created   bool
 		renderErr error
 	)
@@ -236,11 +240,6 @@ func (s *Service) issue(ctx context.Context, r *realm.Realm, sp spec, key string
 		case !u.Enabled:
 			return errNoUser
 		}
-		// Rendering is pure; doing it here keeps the mail's recipient the
-		// address of the very user the token is issued for.
-		if msg, renderErr = message(tpl, r, u.Email, sp, key); renderErr != nil {
-			return renderErr
-		}
 		body, err := json.Marshal(newPayload(sp, u.Email))
 		if err != nil {
 			renderErr = fmt.Errorf("encode magic link payload: %w", err)
@@ -254,11 +253,11 @@ func (s *Service) issue(ctx context.Context, r *realm.Realm, sp spec, key string
 	})
 	switch {
 	case errors.Is(err, errNoUser):
-		return storage.User{}, mail.Message{}, false, errNoUser
+		return storage.User{}, false, errNoUser
 	case renderErr != nil && errors.Is(err, renderErr):
-		return storage.User{}, mail.Message{}, false, renderErr
+		return storage.User{}, false, renderErr
 	case err != nil:
-		return storage.User{}, mail.Message{}, false, fmt.Errorf("issue magic link in realm %q: %w", r.Name, err)
+		return storage.User{}, false, fmt.Errorf("issue magic link in realm %q: %w", r.Name, err)
 	}
-	return user, msg, created, nil
+	return user, created, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/latchkey/latchkey/internal/tokens"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // idTokenClaims are the claims of an ID token, Keycloak-shaped. typ "ID"
@@ -39,14 +40,12 @@ type idTokenSource interface {
 	GetNonce() string
 }
 
-// mintIDToken signs an ID token for src under the request's issuer, on the
-// realm's clock, with at_hash and c_hash when an access token or a code is
-// issued beside it. The email scope always brings email_verified, false too.
-func (p *Provider) mintIDToken(ctx context.Context, src refreshSource, clientID, accessToken, code string) (string, error) {
-	u, err := p.realm.Store.GetUser(ctx, p.realm.Name, src.GetSubject())
-	if err != nil {
-		return "", fmt.Errorf("load user for ID token: %w", err)
-	}
+// mintIDToken signs an ID token of user u for src under the request's
+// issuer, on the realm's clock, with at_hash and c_hash when an access token
+// or a code is issued beside it. The email scope always brings
+// email_verified, false too.
+func (p *Provider) mintIDToken(ctx context.Context, u storage.User, src refreshSource, clientID, accessToken, code string) (string, error) {
+	var err error
 	now := p.realm.Now()
 	c := idTokenClaims{
 		Issuer: p.issuer(ctx), Subject: u.ID, Audience: tokens.Audience{clientID}, IssuedAt: now.Unix(),

@@ -1,9 +1,12 @@
 package oidc
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,63 +59,75 @@ func (p *Provider) authorizeCallback(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// respond writes the authorization response of a completed request. For
+// respond builds the authorization response of a completed request, then
+// writes it.
+func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) error {
+	resp, err := p.authResponse(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	resp.write(w, r, p.opts.Proxies.IsHTTPS(r))
+	return nil
+}
+
+// authResponse is an authorization response ready to be delivered.
+type authResponse struct {
+	redirectURI string
+	mode        string // query, fragment or form_post
+	params      url.Values
+}
+
+// authResponse issues what a completed request's response type asks for —
+// a code, an access token, an ID token — under the request's issuer. For
 // response types with a code the request stays stored until the code is
 // exchanged; otherwise it is deleted now.
-func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) error {
-	iss := p.issuer(r.Context())
-	ctx := op.ContextWithIssuer(r.Context(), iss)
+func (p *Provider) authResponse(ctx context.Context, a storage.AuthRequest) (authResponse, error) {
+	iss := p.issuer(ctx)
+	ctx = op.ContextWithIssuer(ctx, iss)
 	c, ok := p.realm.Client(a.ClientID)
 	if !ok {
-		return fmt.Errorf("client %q vanished", a.ClientID)
+		return authResponse{}, fmt.Errorf("client %q vanished", a.ClientID)
 	}
 	parts := strings.Fields(a.ResponseType)
-	has := func(s string) bool {
-		for _, x := range parts {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
 	params := url.Values{}
 	var code, access string
-	if has("code") {
+	if slices.Contains(parts, "code") {
 		code = newSecret(32)
 		if err := p.saveCode(ctx, a, code); err != nil {
-			return err
+			return authResponse{}, err
 		}
 		params.Set("code", code)
 	}
-	if has("token") {
+	if slices.Contains(parts, "token") || slices.Contains(parts, "id_token") {
 		u, err := p.realm.Store.GetUser(ctx, p.realm.Name, a.UserID)
-		if err != nil {
-			return fmt.Errorf("load user: %w", err)
+		if err != nil || !u.Enabled {
+			return authResponse{}, fmt.Errorf("load user %q: %w", a.UserID, errors.Join(err, errUserDisabled(u)))
 		}
-		raw, claims, err := p.mintUserAccess(ctx, u, c.ID, a.Scopes, a.SessionID, grant{name: "implicit"})
-		if err != nil {
-			return err
+		if slices.Contains(parts, "token") {
+			raw, claims, err := p.mintUserAccess(ctx, u, c.ID, a.Scopes, a.SessionID, grant{name: "implicit"})
+			if err != nil {
+				return authResponse{}, err
+			}
+			access = raw
+			params.Set("access_token", raw)
+			params.Set("token_type", "Bearer")
+			params.Set("expires_in", strconv.FormatInt(claims.Expiry-claims.IssuedAt, 10))
 		}
-		access = raw
-		params.Set("access_token", raw)
-		params.Set("token_type", "Bearer")
-		params.Set("expires_in", strconv.FormatInt(claims.Expiry-claims.IssuedAt, 10))
+		if slices.Contains(parts, "id_token") {
+			idt, err := p.mintIDToken(ctx, u, authRequest{a}, c.ID, access, code)
+			if err != nil {
+				return authResponse{}, err
+			}
+			params.Set("id_token", idt)
+		}
 	}
-	if has("id_token") {
-		idt, err := p.mintIDToken(ctx, authRequest{a}, c.ID, access, code)
-		if err != nil {
-			return err
-		}
-		params.Set("id_token", idt)
-	}
-	if !has("code") {
+	if code == "" {
 		_ = p.realm.Store.DeleteAuthRequest(ctx, p.realm.Name, a.ID)
 	}
 	if a.State != "" {
 		params.Set("state", a.State)
 	}
 	params.Set("iss", iss) // RFC 9207, as Keycloak sends it
-	secure := p.opts.Proxies.IsHTTPS(r)
 	mode := a.ResponseMode
 	if mode == "" {
 		mode = ModeFragment
@@ -120,34 +135,48 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.Aut
 			mode = ModeQuery
 		}
 	}
-	if mode == ModeFormPost {
-		ui.FormPost(w, secure, a.RedirectURI, params)
-		return nil
+	return authResponse{redirectURI: a.RedirectURI, mode: mode, params: params}, nil
+}
+
+// errUserDisabled is nil for an enabled user.
+func errUserDisabled(u storage.User) error {
+	if u.ID != "" && !u.Enabled {
+		return errors.New("user disabled")
 	}
-	target, err := url.Parse(a.RedirectURI)
-	if err != nil {
-		return fmt.Errorf("parse redirect_uri: %w", err)
+	return nil
+}
+
+// write delivers the response: a redirect with the parameters in the query
+// or the fragment, or an auto-submitting form. The redirect URI was
+// validated against the client before the request was stored.
+func (a authResponse) write(w http.ResponseWriter, r *http.Request, secure bool) {
+	if a.mode == ModeFormPost {
+		ui.FormPost(w, secure, a.redirectURI, a.params)
+		return
 	}
-	if mode == ModeQuery {
+	target, err := url.Parse(a.redirectURI)
+	if err != nil { // cannot happen for a validated URI; never redirect blindly
+		ui.Render(w, secure, http.StatusBadRequest, "info.html", ui.Page{Title: "Error", Heading: "Sign-in failed",
+			Message: "The application's redirect address is not valid."})
+		return
+	}
+	if a.mode == ModeQuery {
 		q := target.Query()
-		for k, v := range params {
+		for k, v := range a.params {
 			q[k] = v
 		}
 		target.RawQuery = q.Encode()
 	} else {
-		target.Fragment = ""
-		target.RawFragment = ""
 		target = &url.URL{Scheme: target.Scheme, Opaque: target.Opaque, User: target.User, Host: target.Host,
 			Path: target.Path, RawPath: target.RawPath, RawQuery: target.RawQuery}
 	}
 	loc := target.String()
-	if mode == ModeFragment {
-		loc += "#" + params.Encode()
+	if a.mode == ModeFragment {
+		loc += "#" + a.params.Encode()
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, loc, http.StatusFound)
-	return nil
 }
 
 func (p *Provider) renderExpiredLogin(w http.ResponseWriter, r *http.Request) {

@@ -92,7 +92,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c *realm.Client, src refre
 		resp.RefreshExpiresIn = int64(exp.Sub(p.realm.Now()).Round(time.Second).Seconds())
 	}
 	if slices.Contains(src.GetScopes(), oidc.ScopeOpenID) {
-		if resp.IDToken, err = p.mintIDToken(ctx, src, c.ID, access, ""); err != nil {
+		if resp.IDToken, err = p.mintIDToken(ctx, u, src, c.ID, access, ""); err != nil {
 			return nil, err
 		}
 	}
