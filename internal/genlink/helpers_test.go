@@ -168,8 +168,10 @@ func realmOf(t testing.TB, env *testenv.Env, name string) *realm.Realm {
 // mintToken mints an access token directly (for expired and role variants).
 func mintToken(t testing.TB, env *testenv.Env, lifespan time.Duration, roles ...string) string {
 	t.Helper()
+	// The service account of the configured client gen, as client_credentials
+	// would mint it, but with any lifespan (an expired one too).
 	tok, _, err := realmOf(t, env, "acme").Tokens.Mint(context.Background(), tokens.Spec{
-		Subject: "service-account-test", Lifespan: lifespan, Roles: roles})
+		Subject: "service-account-gen", AuthorizedParty: "gen", Audience: []string{"gen"}, Lifespan: lifespan, Roles: roles})
 	if err != nil {
 		t.Fatalf("mint: %v", err)
 	}
