@@ -9,7 +9,7 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 )
 
 var realmNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 func body(code int, status, msg string) string {
@@ -16,7 +16,7 @@ func body(code int, status, msg string) string {
 }
 
 func TestAccessLinkStatuses(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	svc := serviceToken(t, env, "acme", "svc", "svc-secret")
 	noRole := serviceToken(t, env, "acme", "norole", "norole-secret")
 	otherRealm := serviceToken(t, env, "limited", "svc", "svc-secret")
@@ -142,7 +142,7 @@ func TestAccessLinkStatuses(t *testing.T) {
 }
 
 func TestUserTokenWithoutRoleIsForbidden(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("carol@example.com", nil))
 	code := authResponse(t, confirm(t, env.Client(), link), "query").Get("code")
 	tok, _ := newRP(t, env, "acme", "conf", "conf-secret").exchange(t, code)
@@ -166,7 +166,7 @@ func TestSSLRequired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := testenv.New(t, testConfig, testenv.Options{PlainHTTP: true, Mutate: func(c *config.Config) {
+			env := testkit.New(t, testConfig, testkit.Options{PlainHTTP: true, Mutate: func(c *config.Config) {
 				c.Realms[0].SSLRequired = tt.sslRequired
 			}})
 			tok := serviceToken(t, env, "acme", "svc", "svc-secret")
@@ -179,7 +179,7 @@ func TestSSLRequired(t *testing.T) {
 }
 
 func TestRevealUnknownUsersOff(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{Mutate: func(c *config.Config) {
+	env := testkit.New(t, testConfig, testkit.Options{Mutate: func(c *config.Config) {
 		off := false
 		c.Realms[0].MagicLink.RevealUnknownUsers = &off
 	}})
@@ -203,7 +203,7 @@ func TestRevealUnknownUsersOff(t *testing.T) {
 }
 
 func TestResendIntervalAndEmailLimit(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	tok := serviceToken(t, env, "limited", "svc", "svc-secret")
 	req := linkRequest("dave@example.com", nil)
 	sendLink(t, env, "limited", tok, req)
@@ -228,7 +228,7 @@ func TestResendIntervalAndEmailLimit(t *testing.T) {
 }
 
 func TestCallerRateLimit(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	tok := serviceToken(t, env, "limited", "svc", "svc-secret")
 	for i := range 3 { // perIP: 3/m, keyed by the calling service account
 		sendLink(t, env, "limited", tok, linkRequest(fmt.Sprintf("user%d@example.com", i), nil))

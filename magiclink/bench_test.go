@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 	"github.com/latchkey/latchkey/magiclink"
 )
 
@@ -14,7 +14,7 @@ import (
 // validation, user creation and the link token in one bbolt transaction, and
 // the mail handed to the loopback SMTP server (pooled connections).
 func BenchmarkIssueLink(b *testing.B) {
-	env := testenv.New(b, testConfig)
+	env := testkit.New(b, testConfig)
 	svc, ok := env.Server.OIDC.Links().(*magiclink.Service)
 	if !ok {
 		b.Fatal("the server's link sender is not the magic-link service")

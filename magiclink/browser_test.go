@@ -16,7 +16,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // chromiumPath finds Debian's Chromium. Without it the test is skipped,
@@ -62,7 +62,7 @@ func TestBrowserMagicLinkWithPasswordReset(t *testing.T) {
 	}))
 	t.Cleanup(app.Close)
 	appCallback := app.URL + "/cb"
-	env := testenv.New(t, strings.ReplaceAll(testConfig, `redirectUris: ["https://app.example.com/cb"]`,
+	env := testkit.New(t, strings.ReplaceAll(testConfig, `redirectUris: ["https://app.example.com/cb"]`,
 		`redirectUris: ["https://app.example.com/cb", "`+appCallback+`"]`))
 
 	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("mona@example.com", map[string]any{

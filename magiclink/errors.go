@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
 )
 
 // SubSystem is the seed document's subSystem number of the magic-link API.

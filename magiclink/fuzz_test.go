@@ -7,14 +7,14 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // FuzzAccessLinkDecode sends arbitrary bodies to the access-link API through
 // the whole server (authenticated, over the middleware's body cap) and
 // requires an answer in the seed's shape with a status below 500.
 func FuzzAccessLinkDecode(f *testing.F) {
-	env := testenv.New(f, testConfig)
+	env := testkit.New(f, testConfig)
 	tok := serviceToken(f, env, "acme", "svc", "svc-secret")
 	for _, seed := range []string{
 		`{"email":"abc@gmail.com","clientId":"conf","redirectUri":"https://app.example.com/cb","scope":"open_id","responseMode":"form_post","responseType":"code token","forceCreate":true,"resetPassword":true}`,

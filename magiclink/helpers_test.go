@@ -15,7 +15,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // testConfig has two realms: acme (no rate limits, no resend interval, for
@@ -74,7 +74,7 @@ realms:
 const redirectURI = "https://app.example.com/cb"
 
 // serviceToken gets a client_credentials access token.
-func serviceToken(t testing.TB, env *testenv.Env, realm, client, secret string) string {
+func serviceToken(t testing.TB, env *testkit.Env, realm, client, secret string) string {
 	t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}}
 	req, _ := http.NewRequest(http.MethodPost, env.Issuer(realm)+"/protocol/openid-connect/token", strings.NewReader(form.Encode()))
@@ -96,13 +96,13 @@ func serviceToken(t testing.TB, env *testenv.Env, realm, client, secret string) 
 
 // callAPI posts body (a string is sent as is, anything else as JSON) to the
 // realm's access-link API.
-func callAPI(t testing.TB, env *testenv.Env, realm, token string, body any) (int, string, http.Header) {
+func callAPI(t testing.TB, env *testkit.Env, realm, token string, body any) (int, string, http.Header) {
 	t.Helper()
 	return callAPIMethod(t, env, http.MethodPost, "/auth/realms/"+realm, token, body)
 }
 
 // callAPIMethod is callAPI with any method and realm prefix.
-func callAPIMethod(t testing.TB, env *testenv.Env, method, prefix, token string, body any) (int, string, http.Header) {
+func callAPIMethod(t testing.TB, env *testkit.Env, method, prefix, token string, body any) (int, string, http.Header) {
 	t.Helper()
 	raw, ok := body.(string)
 	if !ok {
@@ -141,7 +141,7 @@ func linkRequest(email string, extra map[string]any) map[string]any {
 const okBody = `{"message":"Mail was sent successfully to provided email id with magic link","status":"Ok","subSystem":5}`
 
 // sendLink asks for a link for email and returns it from the captured mail.
-func sendLink(t testing.TB, env *testenv.Env, realm, token string, body map[string]any) string {
+func sendLink(t testing.TB, env *testkit.Env, realm, token string, body map[string]any) string {
 	t.Helper()
 	before := env.Mail.CountTo(body["email"].(string))
 	status, got, _ := callAPI(t, env, realm, token, body)
@@ -262,7 +262,7 @@ type rp struct {
 	verifier *gooidc.IDTokenVerifier
 }
 
-func newRP(t testing.TB, env *testenv.Env, realm, client, secret string) *rp {
+func newRP(t testing.TB, env *testkit.Env, realm, client, secret string) *rp {
 	t.Helper()
 	ctx := gooidc.ClientContext(context.Background(), env.Client())
 	prov, err := gooidc.NewProvider(ctx, env.Issuer(realm))

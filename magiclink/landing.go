@@ -9,8 +9,8 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/latchkey/latchkey/internal/httpx"
-	"github.com/latchkey/latchkey/internal/ui"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
+	"github.com/latchkey/latchkey/internal/platform/ui"
 	"github.com/latchkey/latchkey/oidc"
 	"github.com/latchkey/latchkey/storage"
 )

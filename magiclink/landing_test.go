@@ -12,11 +12,11 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 func TestLandingCompletesAuthorization(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
 	verifier := oauth2.GenerateVerifier()
 	tests := []struct {
@@ -99,7 +99,7 @@ func halfHash(v string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-func userinfo(t testing.TB, env *testenv.Env, access, wantEmail string) {
+func userinfo(t testing.TB, env *testkit.Env, access, wantEmail string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, env.Issuer("acme")+"/protocol/openid-connect/userinfo", nil)
 	req.Header.Set("Authorization", "Bearer "+access)
@@ -117,7 +117,7 @@ func userinfo(t testing.TB, env *testenv.Env, access, wantEmail string) {
 // (open_id, code token, form_post, forceCreate, resetPassword) and follows it
 // to a code exchanged at the token endpoint and a password that works.
 func TestSeedExampleWithPasswordReset(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
 	link := sendLink(t, env, "acme", tok, map[string]any{
 		"email": "abc@gmail.com", "clientId": "conf", "redirectUri": redirectURI, "scope": "open_id",

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // wantPage checks a friendly landing page: status and a phrase, and never a code.
@@ -35,7 +35,7 @@ const (
 )
 
 func TestConfirmPageDoesNotConsume(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("erin@example.com", nil))
 	c := env.Client()
 	for i := range 3 { // a mail scanner, a preview, the user
@@ -72,7 +72,7 @@ func TestConfirmPageDoesNotConsume(t *testing.T) {
 }
 
 func TestConcurrentUseHasOneWinner(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("frank@example.com", nil))
 	c := env.Client()
 	p := get(t, c, link)
@@ -104,7 +104,7 @@ func TestConcurrentUseHasOneWinner(t *testing.T) {
 }
 
 func TestLinkExpires(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
 	link := sendLink(t, env, "acme", tok, linkRequest("gina@example.com", map[string]any{"lifespanSeconds": 60}))
 	c := env.Client()
@@ -127,7 +127,7 @@ func TestLinkExpires(t *testing.T) {
 }
 
 func TestLatestLinkWins(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
 	first := sendLink(t, env, "acme", tok, linkRequest("hank@example.com", nil))
 	otherClient := sendLink(t, env, "acme", tok, linkRequest("hank@example.com", map[string]any{"clientId": "web"}))
@@ -141,7 +141,7 @@ func TestLatestLinkWins(t *testing.T) {
 }
 
 func TestDisablingUserKillsLink(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("ivy@example.com", nil))
 	c := env.Client()
 	p := get(t, c, link)
@@ -162,7 +162,7 @@ func TestDisablingUserKillsLink(t *testing.T) {
 }
 
 func TestUnknownKeysAndRealms(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	c := env.Client()
 	valid := strings.Repeat("A", 43)
 	tests := []struct {
@@ -204,7 +204,7 @@ func mustRequest(t testing.TB, method, u string) *http.Request {
 }
 
 func TestWithoutConfirmPageGETConsumes(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{Mutate: func(c *config.Config) {
+	env := testkit.New(t, testConfig, testkit.Options{Mutate: func(c *config.Config) {
 		off := false
 		c.Realms[0].MagicLink.ConfirmPage = &off
 	}})
@@ -217,7 +217,7 @@ func TestWithoutConfirmPageGETConsumes(t *testing.T) {
 // TestLoginPageEmailLink drives the login page's "email me a sign-in link":
 // the mailed link completes the original authorization request.
 func TestLoginPageEmailLink(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	c := env.Client()
 	auth := env.Issuer("acme") + "/protocol/openid-connect/auth?" + url.Values{
 		"client_id": {"conf"}, "redirect_uri": {redirectURI}, "response_type": {"code"},

@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // rejectingServer is an SMTP server on loopback that reads each message and
@@ -90,7 +90,7 @@ func (rs *rejectingServer) lastLink(t *testing.T) string {
 // not charged, so a retry right away succeeds and only its link works.
 func TestMailFailureLeavesNoLiveLink(t *testing.T) {
 	rs := startRejectingServer(t)
-	env := testenv.New(t, testConfig, testenv.Options{Mutate: func(c *config.Config) {
+	env := testkit.New(t, testConfig, testkit.Options{Mutate: func(c *config.Config) {
 		c.Realms[0].SMTP = config.SMTP{Host: "127.0.0.1", Port: rs.port, Security: config.SMTPNone}
 		c.Realms[0].MagicLink.ResendInterval = time.Minute
 	}})
@@ -130,7 +130,7 @@ func TestMailFailureUnreachableServer(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	env := testenv.New(t, testConfig, testenv.Options{Mutate: func(c *config.Config) {
+	env := testkit.New(t, testConfig, testkit.Options{Mutate: func(c *config.Config) {
 		c.Realms[0].SMTP = config.SMTP{Host: "127.0.0.1", Port: port, Security: config.SMTPNone}
 	}})
 	status, got, _ := callAPI(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("kate@example.com", nil))
@@ -142,7 +142,7 @@ func TestMailFailureUnreachableServer(t *testing.T) {
 // TestNoSecretsInLogs runs a full flow and checks that neither the link key,
 // the code nor the tokens appear in any log line.
 func TestNoSecretsInLogs(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	svc := serviceToken(t, env, "acme", "svc", "svc-secret")
 	link := sendLink(t, env, "acme", svc, linkRequest("liam@example.com", map[string]any{"responseType": "code token", "responseMode": "fragment"}))
 	resp := authResponse(t, confirm(t, env.Client(), link), "fragment")

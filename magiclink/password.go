@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/latchkey/latchkey/internal/ui"
+	"github.com/latchkey/latchkey/internal/platform/ui"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )

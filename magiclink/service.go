@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/latchkey/latchkey/internal/mail"
+	"github.com/latchkey/latchkey/internal/platform/mail"
 	"github.com/latchkey/latchkey/oidc"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // kelvinKim is "Kim@example.com" written with U+212A KELVIN SIGN instead of
@@ -20,7 +20,7 @@ const kelvinKim = "\u212Aim@example.com"
 
 // seedKim stores kim@example.com in realmName and checks that the Kelvin
 // spelling finds that account, which is what makes the spelling dangerous.
-func seedKim(t *testing.T, env *testenv.Env, realmName string) {
+func seedKim(t *testing.T, env *testkit.Env, realmName string) {
 	t.Helper()
 	r, ok := env.Server.Realms.Get(realmName)
 	if !ok {
@@ -37,7 +37,7 @@ func seedKim(t *testing.T, env *testenv.Env, realmName string) {
 }
 
 // headerTo returns the addresses of a captured mail's To header.
-func headerTo(t *testing.T, msg testenv.Message) []string {
+func headerTo(t *testing.T, msg testkit.Message) []string {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(msg.Raw))
 	if err != nil {
@@ -56,10 +56,10 @@ func headerTo(t *testing.T, msg testenv.Message) []string {
 
 // onlyMailToStored checks that exactly one mail arrived after the first
 // `before` messages and that it went to kim@example.com — envelope and
-// header, compared byte for byte (testenv's CountTo/WaitFor use EqualFold,
+// header, compared byte for byte (testkit's CountTo/WaitFor use EqualFold,
 // which cannot tell the Kelvin sign from k) — and that no mail at all went
 // to the Kelvin spelling.
-func onlyMailToStored(t *testing.T, env *testenv.Env, before int) testenv.Message {
+func onlyMailToStored(t *testing.T, env *testkit.Env, before int) testkit.Message {
 	t.Helper()
 	all := env.Mail.Messages()
 	for _, m := range all {
@@ -85,7 +85,7 @@ func onlyMailToStored(t *testing.T, env *testenv.Env, before int) testenv.Messag
 // spelling, so the mail must go to kim's stored address, and the landing
 // page must name that address.
 func TestAccessLinkMailsStoredAddress(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	seedKim(t, env, "acme")
 	svc := serviceToken(t, env, "acme", "svc", "svc-secret")
 	users, _ := env.Store.CountUsers(context.Background(), "acme")
@@ -114,7 +114,7 @@ func TestAccessLinkMailsStoredAddress(t *testing.T) {
 // TestLoginPageLinkMailsStoredAddress: the login page's "email me a sign-in
 // link" (Service.SendLoginLink) mails the stored address too.
 func TestLoginPageLinkMailsStoredAddress(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	seedKim(t, env, "acme")
 	c := env.Client()
 	auth := env.Issuer("acme") + "/protocol/openid-connect/auth?" + url.Values{
@@ -149,7 +149,7 @@ func TestLoginPageLinkMailsStoredAddress(t *testing.T) {
 // limit are keyed by the folded address, so spelling variants of one
 // account share them.
 func TestPerEmailLimitsShareSpellings(t *testing.T) {
-	env := testenv.New(t, testConfig)
+	env := testkit.New(t, testConfig)
 	seedKim(t, env, "limited")
 	tok := serviceToken(t, env, "limited", "svc", "svc-secret")
 	if status, got, _ := callAPI(t, env, "limited", tok, linkRequest("kim@example.com", nil)); status != http.StatusOK {

@@ -3,7 +3,7 @@ package magiclink
 import (
 	"fmt"
 
-	"github.com/latchkey/latchkey/internal/mail"
+	"github.com/latchkey/latchkey/internal/platform/mail"
 	"github.com/latchkey/latchkey/realm"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/latchkey/latchkey/internal/ui"
+	"github.com/latchkey/latchkey/internal/platform/ui"
 )
 
 // leftHalfHash is the at_hash/c_hash of value for an RS256-signed ID token.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 const sessionCookie = "LATCHKEY_SESSION_acme"
@@ -208,7 +208,7 @@ func TestLogout(t *testing.T) {
 		if p.Status != http.StatusFound || confirm == nil || !strings.HasSuffix(confirm.Path, "/login-actions/logout") {
 			t.Fatalf("logout without id_token_hint = %d Location %v, want 302 to the confirmation page", p.Status, confirm)
 		}
-		page := testenv.ParseForm(t, get(t, b, confirm.String()).Body)
+		page := testkit.ParseForm(t, get(t, b, confirm.String()).Body)
 		if !hasCookie(b, env.URL, sessionCookie) {
 			t.Fatalf("showing the confirmation page ended the session")
 		}
@@ -329,14 +329,14 @@ func TestLoginPage(t *testing.T) {
 // confirmLogout signs the browser out of realm acme the way a user does
 // when the application sends no id_token_hint: end_session, then the
 // confirmation page's button.
-func confirmLogout(t *testing.T, env *testenv.Env, b *http.Client) {
+func confirmLogout(t *testing.T, env *testkit.Env, b *http.Client) {
 	t.Helper()
 	p := get(t, b, endpoint(env, "acme", pLogout))
 	confirm := p.Location(t)
 	if p.Status != http.StatusFound || confirm == nil {
 		t.Fatalf("logout = %d, want 302 to the confirmation page", p.Status)
 	}
-	form := testenv.ParseForm(t, get(t, b, confirm.String()).Body)
+	form := testkit.ParseForm(t, get(t, b, confirm.String()).Body)
 	if p := postForm(t, b, form.Action, form.Fields, "", ""); p.Status != http.StatusFound {
 		t.Fatalf("confirmed logout = %d %s, want 302", p.Status, p.Body)
 	}

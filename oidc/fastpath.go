@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
 )
 
 // fastRoutes are the realm endpoints that carry most traffic, by path under

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/latchkey/latchkey/internal/ui"
+	"github.com/latchkey/latchkey/internal/platform/ui"
 )
 
 // formPostErrors delivers the authorization endpoint's error responses by

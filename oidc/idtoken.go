@@ -7,7 +7,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
-	"github.com/latchkey/latchkey/internal/tokens"
+	"github.com/latchkey/latchkey/internal/crypto/tokens"
 	"github.com/latchkey/latchkey/storage"
 )
 

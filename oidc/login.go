@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/httpx"
-	"github.com/latchkey/latchkey/internal/ui"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
+	"github.com/latchkey/latchkey/internal/platform/ui"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )

@@ -9,8 +9,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/latchkey/latchkey/internal/httpx"
-	"github.com/latchkey/latchkey/internal/ui"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
+	"github.com/latchkey/latchkey/internal/platform/ui"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )

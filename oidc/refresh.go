@@ -10,7 +10,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/latchkey/latchkey/internal/tokens"
+	"github.com/latchkey/latchkey/internal/crypto/tokens"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )

@@ -12,7 +12,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/latchkey/latchkey/internal/ui"
+	"github.com/latchkey/latchkey/internal/platform/ui"
 	"github.com/latchkey/latchkey/storage"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // Registered redirect URIs of the test clients. They are never fetched: the
@@ -101,9 +101,9 @@ realms:
 
 // newEnv boots the real server with e2eConfig. mutate, when set, edits the
 // config first (e.g. to register an httptest RP's callback URL).
-func newEnv(t testing.TB, mutate func(*config.Config)) *testenv.Env {
+func newEnv(t testing.TB, mutate func(*config.Config)) *testkit.Env {
 	t.Helper()
-	return testenv.New(t, e2eConfig, testenv.Options{NoMail: true, Mutate: mutate})
+	return testkit.New(t, e2eConfig, testkit.Options{NoMail: true, Mutate: mutate})
 }
 
 // addRedirect registers uri as an extra redirect URI of realm's client.
@@ -121,7 +121,7 @@ func addRedirect(cfg *config.Config, realmName, clientID, uri string) {
 }
 
 // endpoint returns the absolute URL of a path under a realm's canonical prefix.
-func endpoint(env *testenv.Env, realmName, path string) string {
+func endpoint(env *testkit.Env, realmName, path string) string {
 	return env.Issuer(realmName) + path
 }
 
@@ -221,7 +221,7 @@ func loginForm(t testing.TB, body string) (action, csrf string) {
 }
 
 // authURL is the authorization endpoint URL of realm with q.
-func authURL(env *testenv.Env, realmName string, q url.Values) string {
+func authURL(env *testkit.Env, realmName string, q url.Values) string {
 	return endpoint(env, realmName, pAuth) + "?" + q.Encode()
 }
 

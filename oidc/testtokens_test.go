@@ -15,7 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // tokenResponse is the token endpoint's JSON answer.
@@ -31,7 +31,7 @@ type tokenResponse struct {
 }
 
 // token POSTs form to realm's token endpoint (Basic auth when user is set) and decodes the answer.
-func token(t testing.TB, env *testenv.Env, c *http.Client, realmName string, form url.Values, user, pass string) (int, tokenResponse) {
+func token(t testing.TB, env *testkit.Env, c *http.Client, realmName string, form url.Values, user, pass string) (int, tokenResponse) {
 	t.Helper()
 	p := postForm(t, c, endpoint(env, realmName, pToken), form, user, pass)
 	var tr tokenResponse
@@ -42,7 +42,7 @@ func token(t testing.TB, env *testenv.Env, c *http.Client, realmName string, for
 }
 
 // clientCredentials fetches a service-account token; it fails the test unless it gets one.
-func clientCredentials(t testing.TB, env *testenv.Env, c *http.Client, realmName, id, secret string) string {
+func clientCredentials(t testing.TB, env *testkit.Env, c *http.Client, realmName, id, secret string) string {
 	t.Helper()
 	status, tr := token(t, env, c, realmName, url.Values{"grant_type": {"client_credentials"}}, id, secret)
 	if status != http.StatusOK || tr.AccessToken == "" {
@@ -52,7 +52,7 @@ func clientCredentials(t testing.TB, env *testenv.Env, c *http.Client, realmName
 }
 
 // userinfo calls realm's userinfo endpoint with a bearer token.
-func userinfo(t testing.TB, env *testenv.Env, c *http.Client, realmName, accessToken string) page {
+func userinfo(t testing.TB, env *testkit.Env, c *http.Client, realmName, accessToken string) page {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, endpoint(env, realmName, pUserinfo), nil)
 	if err != nil {
@@ -63,7 +63,7 @@ func userinfo(t testing.TB, env *testenv.Env, c *http.Client, realmName, accessT
 }
 
 // introspect calls realm's introspection endpoint as the confidential client.
-func introspect(t testing.TB, env *testenv.Env, c *http.Client, realmName, tok, id, secret string) map[string]any {
+func introspect(t testing.TB, env *testkit.Env, c *http.Client, realmName, tok, id, secret string) map[string]any {
 	t.Helper()
 	p := postForm(t, c, endpoint(env, realmName, pIntrospect), url.Values{"token": {tok}}, id, secret)
 	if p.Status != http.StatusOK {
@@ -80,7 +80,7 @@ func pkcePair() (verifier, challenge string) {
 
 // codeFlow logs alice in through the public client "web" with PKCE and
 // returns the code and its verifier.
-func codeFlow(t testing.TB, env *testenv.Env, c *http.Client, extra url.Values) (code, verifier string) {
+func codeFlow(t testing.TB, env *testkit.Env, c *http.Client, extra url.Values) (code, verifier string) {
 	t.Helper()
 	verifier, challenge := pkcePair()
 	q := url.Values{
@@ -102,7 +102,7 @@ func codeFlow(t testing.TB, env *testenv.Env, c *http.Client, extra url.Values) 
 }
 
 // exchange redeems a code of the public client "web".
-func exchange(t testing.TB, env *testenv.Env, c *http.Client, code, verifier string) (int, tokenResponse) {
+func exchange(t testing.TB, env *testkit.Env, c *http.Client, code, verifier string) (int, tokenResponse) {
 	t.Helper()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "client_id": {"web"}}
 	if verifier != "" {
@@ -112,7 +112,7 @@ func exchange(t testing.TB, env *testenv.Env, c *http.Client, code, verifier str
 }
 
 // loginTokens runs codeFlow and exchange and fails unless tokens come back.
-func loginTokens(t testing.TB, env *testenv.Env, c *http.Client) tokenResponse {
+func loginTokens(t testing.TB, env *testkit.Env, c *http.Client) tokenResponse {
 	t.Helper()
 	code, verifier := codeFlow(t, env, c, nil)
 	status, tr := exchange(t, env, c, code, verifier)
@@ -177,7 +177,7 @@ func jwtHeader(t testing.TB, raw string) map[string]any {
 }
 
 // fetchJWKS downloads realm's key set.
-func fetchJWKS(t testing.TB, env *testenv.Env, c *http.Client, realmName string) jose.JSONWebKeySet {
+func fetchJWKS(t testing.TB, env *testkit.Env, c *http.Client, realmName string) jose.JSONWebKeySet {
 	t.Helper()
 	p := get(t, c, endpoint(env, realmName, pCerts))
 	if p.Status != http.StatusOK {
@@ -215,13 +215,13 @@ func verifyWithJWKS(set jose.JSONWebKeySet, raw string) (map[string]any, error) 
 
 // tlsClient is a plain TLS-trusting client (no cookie jar, follows
 // redirects) for RP libraries' back-channel calls.
-func tlsClient(env *testenv.Env) *http.Client {
+func tlsClient(env *testkit.Env) *http.Client {
 	c := env.Client()
 	c.Jar, c.CheckRedirect = nil, nil
 	return c
 }
 
 // oidcCtx carries the TLS-trusting client for go-oidc and x/oauth2.
-func oidcCtx(env *testenv.Env) context.Context {
+func oidcCtx(env *testkit.Env) context.Context {
 	return gooidc.ClientContext(context.Background(), tlsClient(env))
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 	"github.com/latchkey/latchkey/storage"
 )
 

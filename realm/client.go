@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 )
 
 // Grant types a client can be allowed.

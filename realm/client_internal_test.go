@@ -3,7 +3,7 @@ package realm
 import (
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 )
 
 // TestCheckSecretVerifiedCache shows that a secret that matched the argon2id

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/latchkey/latchkey/internal/tokens"
+	"github.com/latchkey/latchkey/internal/crypto/tokens"
 	"github.com/latchkey/latchkey/storage"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage/bboltstore"
 	"github.com/latchkey/latchkey/storage/bboltstore/bolttest"

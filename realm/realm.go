@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/keys"
-	"github.com/latchkey/latchkey/internal/ratelimit"
-	"github.com/latchkey/latchkey/internal/tokens"
+	"github.com/latchkey/latchkey/internal/crypto/keys"
+	"github.com/latchkey/latchkey/internal/platform/ratelimit"
+	"github.com/latchkey/latchkey/internal/crypto/tokens"
 	"github.com/latchkey/latchkey/storage"
 )
 

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/keys"
-	"github.com/latchkey/latchkey/internal/password"
-	"github.com/latchkey/latchkey/internal/ratelimit"
-	"github.com/latchkey/latchkey/internal/tokens"
+	"github.com/latchkey/latchkey/internal/crypto/keys"
+	"github.com/latchkey/latchkey/internal/crypto/password"
+	"github.com/latchkey/latchkey/internal/platform/ratelimit"
+	"github.com/latchkey/latchkey/internal/crypto/tokens"
 	"github.com/latchkey/latchkey/storage"
 )
 

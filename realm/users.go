@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 	"github.com/latchkey/latchkey/storage"
 )
 

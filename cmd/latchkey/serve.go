@@ -18,7 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/server"
-	"github.com/latchkey/latchkey/internal/tlsutil"
+	"github.com/latchkey/latchkey/internal/platform/tlsutil"
 )
 
 // defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is unset.

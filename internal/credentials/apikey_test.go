@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/internal/credentials"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // TestAPIKeyLifecycle checks that the API key is stable across logins and
 // restarts, differs between users, changes on rotation (and then is stable
 // again), and is found neither in the database file nor in the logs.
 func TestAPIKeyLifecycle(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	first := login(t, env, c, "alice@example.com", alicePassword).ResponseData.APIKey
 	if len(first) != 43 {
@@ -77,7 +77,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 }
 
 func TestRotateAPIKeyUnknownUser(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	if _, err := credentials.RotateAPIKey(context.Background(), acme(t, env), "no-such-id"); err == nil {
 		t.Fatal("RotateAPIKey(unknown user) = nil, want an error")
 	}

@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // benchLogin posts body to path through the real handler (middleware,
 // routing, bbolt on disk, argon2id, signing) in-process, so that the numbers
 // are the server's cost without TLS and socket overhead.
 func benchLogin(b *testing.B, path, body string, want int) {
-	env := testenv.New(b, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(b, testConfig, testkit.Options{NoMail: true})
 	h := env.Server.Handler
 	post := func() {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))

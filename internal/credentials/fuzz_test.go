@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // fuzzSeeds are request bodies for both decoders: valid, wrong, malformed.
@@ -30,7 +30,7 @@ var fuzzSeeds = []string{
 // fuzzHandler boots a real server (brute force on, no rate limits, so that
 // inputs reach the password check) and serves requests in-process.
 func fuzzHandler(f *testing.F) http.Handler {
-	env := testenv.New(f, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(f, testConfig, testkit.Options{NoMail: true})
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -134,7 +134,7 @@ type wfOK struct {
 }
 
 // login logs in through /user/login of the default realm and returns the body.
-func login(t testing.TB, env *testenv.Env, c *http.Client, email, pw string) loginOK {
+func login(t testing.TB, env *testkit.Env, c *http.Client, email, pw string) loginOK {
 	t.Helper()
 	got := postJSON(t, c, env.URL+"/user/login", loginBody(email, pw))
 	if got.status != http.StatusOK {
@@ -148,7 +148,7 @@ func login(t testing.TB, env *testenv.Env, c *http.Client, email, pw string) log
 }
 
 // acme returns the default test realm.
-func acme(t testing.TB, env *testenv.Env) *realm.Realm {
+func acme(t testing.TB, env *testkit.Env) *realm.Realm {
 	t.Helper()
 	r, ok := env.Server.Realms.Get("acme")
 	if !ok {
@@ -158,7 +158,7 @@ func acme(t testing.TB, env *testenv.Env) *realm.Realm {
 }
 
 // user returns a stored user of realm acme by email.
-func user(t testing.TB, env *testenv.Env, email string) storage.User {
+func user(t testing.TB, env *testkit.Env, email string) storage.User {
 	t.Helper()
 	u, err := env.Store.GetUserByEmail(context.Background(), "acme", email)
 	if err != nil {

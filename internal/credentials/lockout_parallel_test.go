@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/password"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/crypto/password"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // parallelConfig is a realm with failureFactor 3 whose users' hashes are
@@ -75,7 +75,7 @@ func TestLockoutParallelLogins(t *testing.T) {
 	const n, factor, rounds = 32, 3, 3
 	for _, a := range apis {
 		t.Run(a.name, func(t *testing.T) {
-			env := testenv.New(t, parallelConfig(t), testenv.Options{NoMail: true})
+			env := testkit.New(t, parallelConfig(t), testkit.Options{NoMail: true})
 			c := env.Client()
 
 			for round := range rounds {

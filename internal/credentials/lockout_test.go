@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 const (
@@ -35,7 +35,7 @@ var apis = []api{
 // answer is decided, so exactly 5 answer "wrong password" and the other 15
 // are refused as locked.
 func TestLockoutUnderConcurrency(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	for i, a := range apis {
 		t.Run(a.name, func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestLockoutUnderConcurrency(t *testing.T) {
 func TestLockoutSequenceAndExpiry(t *testing.T) {
 	for i, a := range apis {
 		t.Run(a.name, func(t *testing.T) {
-			env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+			env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 			c := env.Client()
 			email := []string{"carol@example.com", "dave@example.com"}[i]
 			try := func(pw string, wantStatus int, wantBody, wantRetry string) {
@@ -126,7 +126,7 @@ func TestLockoutSequenceAndExpiry(t *testing.T) {
 // TestLockoutSharedAcrossAPIs checks that failures on either API count
 // towards one lockout, which then holds on both.
 func TestLockoutSharedAcrossAPIs(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	for range 3 {
 		postJSON(t, c, env.URL+"/user/login", loginBody("carol@example.com", "wrong"))
@@ -145,7 +145,7 @@ func TestLockoutSharedAcrossAPIs(t *testing.T) {
 // TestAdminUnlock checks that an admin's unlock (what `latchkey user unlock`
 // runs; the command itself is tested in cmd/latchkey) ends a lockout at once.
 func TestAdminUnlock(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	for range 5 {
 		postJSON(t, c, env.URL+"/user/login", loginBody("carol@example.com", "wrong"))

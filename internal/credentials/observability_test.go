@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // TestMetricsAndLogs checks that logins, failures, lockouts and tokens are
 // counted, that the lockout is logged, and that no password, token or API
 // key ever reaches the log.
 func TestMetricsAndLogs(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	ok := login(t, env, c, "alice@example.com", alicePassword)
 	wf := postJSON(t, c, env.URL+"/wf/generate-user-token", wfBody("alice@example.com", alicePassword))

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 const rateConfig = `
@@ -34,7 +34,7 @@ const (
 // counts, on both APIs together, whatever its body; the refusal carries
 // Retry-After and lifts when the clock moves on.
 func TestPerIPRateLimit(t *testing.T) {
-	env := testenv.New(t, rateConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, rateConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	within := []struct{ path, body string }{
 		{"/user/login", `{`},
@@ -67,7 +67,7 @@ func TestPerIPRateLimit(t *testing.T) {
 // TestPerAccountRateLimit checks rateLimits.perAccount: attempts on one
 // account (spelled in any case) are limited, other accounts are not.
 func TestPerAccountRateLimit(t *testing.T) {
-	env := testenv.New(t, rateConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, rateConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	base := env.URL + "/auth/realms/account"
 	if got := postJSON(t, c, base+"/user/login", loginBody("alice@example.com", "wrong")); got.status != 405 {

@@ -12,11 +12,11 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // apiToken obtains a token for alice from one of the two APIs of a realm.
-func apiToken(t *testing.T, env *testenv.Env, c *http.Client, realmName, api string) string {
+func apiToken(t *testing.T, env *testkit.Env, c *http.Client, realmName, api string) string {
 	t.Helper()
 	base := env.URL + "/auth/realms/" + realmName
 	if api == "user/login" {
@@ -40,7 +40,7 @@ func apiToken(t *testing.T, env *testenv.Env, c *http.Client, realmName, api str
 
 // verifyWithJWKS checks the token's signature with go-jose against the keys
 // the realm publishes over HTTP, and returns its claims.
-func verifyWithJWKS(t *testing.T, env *testenv.Env, c *http.Client, realmName, raw string) map[string]any {
+func verifyWithJWKS(t *testing.T, env *testkit.Env, c *http.Client, realmName, raw string) map[string]any {
 	t.Helper()
 	got := call(t, c, http.MethodGet, env.Issuer(realmName)+"/protocol/openid-connect/certs", "", nil)
 	var set jose.JSONWebKeySet
@@ -71,7 +71,7 @@ func verifyWithJWKS(t *testing.T, env *testenv.Env, c *http.Client, realmName, r
 }
 
 // userinfo calls the realm's userinfo endpoint with the bearer token.
-func userinfo(t *testing.T, env *testenv.Env, c *http.Client, realmName, raw string) response {
+func userinfo(t *testing.T, env *testkit.Env, c *http.Client, realmName, raw string) response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, env.Issuer(realmName)+"/protocol/openid-connect/userinfo", nil)
 	req.Header.Set("Authorization", "Bearer "+raw)
@@ -88,7 +88,7 @@ func userinfo(t *testing.T, env *testenv.Env, c *http.Client, realmName, raw str
 }
 
 // clientPost posts a form to a realm endpoint as the confidential client svc.
-func clientPost(t *testing.T, env *testenv.Env, c *http.Client, realmName, path string, form url.Values) response {
+func clientPost(t *testing.T, env *testkit.Env, c *http.Client, realmName, path string, form url.Values) response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, env.Issuer(realmName)+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -104,7 +104,7 @@ func clientPost(t *testing.T, env *testenv.Env, c *http.Client, realmName, path 
 }
 
 func TestTokensVerifyAndRevoke(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	for _, realmName := range []string{"acme", "ec"} {
 		for _, api := range []string{"user/login", "wf/generate-user-token"} {
@@ -169,7 +169,7 @@ func TestTokensVerifyAndRevoke(t *testing.T) {
 // TestTokenDiesWithUser checks that a token stops working when its user is
 // disabled, and that the user then cannot obtain a new one.
 func TestTokenDiesWithUser(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	raw := apiToken(t, env, c, "acme", "user/login")
 	alice := user(t, env, "alice@example.com")
@@ -191,7 +191,7 @@ func TestTokenDiesWithUser(t *testing.T) {
 
 // TestTokenExpires checks the token's lifetime with the injected clock.
 func TestTokenExpires(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	raw := apiToken(t, env, c, "acme", "wf/generate-user-token")
 	env.Clock.Advance(3599e9)
@@ -209,7 +209,7 @@ func TestTokenExpires(t *testing.T) {
 // the role: a user with the role gets past authentication (the empty body is
 // then refused in the API's own way), one without is turned away.
 func TestTokensAuthorizeOtherAPIs(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	withRole := apiToken(t, env, c, "acme", "user/login") // alice: link-generator, magic-link-sender
 	got := postJSON(t, c, env.URL+"/user/login", loginBody("carol@example.com", carolPassword))

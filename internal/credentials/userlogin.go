@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/realm"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/internal/credentials"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // loginError is /user/login's error body.
@@ -17,7 +17,7 @@ func loginError(code int, msg string) string {
 }
 
 func TestUserLoginResponses(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	keys, err := credentials.LoadAPIKeys(env.Config.Storage.Path)
 	if err != nil {
@@ -91,7 +91,7 @@ func TestUserLoginResponses(t *testing.T) {
 }
 
 func TestUserLoginUnknownRealm(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	for _, path := range []string{"/auth/realms/nope/user/login", "/realms/nope/user/login", "/auth/realms/closed/user/login"} {
 		got := postJSON(t, c, env.URL+path, loginBody("alice@example.com", alicePassword))
@@ -100,7 +100,7 @@ func TestUserLoginUnknownRealm(t *testing.T) {
 		}
 	}
 	// The root alias follows defaultRealm, here a disabled one.
-	env2 := testenv.New(t, strings.Replace(testConfig, "defaultRealm: acme", "defaultRealm: closed", 1), testenv.Options{NoMail: true})
+	env2 := testkit.New(t, strings.Replace(testConfig, "defaultRealm: acme", "defaultRealm: closed", 1), testkit.Options{NoMail: true})
 	got := postJSON(t, env2.Client(), env2.URL+"/user/login", loginBody("alice@example.com", alicePassword))
 	if want := loginError(404, "Realm not found"); got.status != 404 || got.body != want {
 		t.Errorf("POST /user/login with a disabled default realm = %d %s, want 404 %s", got.status, got.body, want)
@@ -110,7 +110,7 @@ func TestUserLoginUnknownRealm(t *testing.T) {
 // TestUserLoginChunkedOversize sends an oversized body without a length, so
 // that the cap is hit while reading rather than from Content-Length.
 func TestUserLoginChunkedOversize(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	body := struct{ *bytes.Reader }{bytes.NewReader([]byte(`{"emailId":"` + strings.Repeat("a", 2<<20) + `"}`))}
 	got := call(t, env.Client(), http.MethodPost, env.URL+"/user/login", "application/json", body)
 	if want := loginError(413, "Request body too large"); got.status != 413 || got.body != want {

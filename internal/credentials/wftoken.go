@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/latchkey/latchkey/internal/httpx"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/realm"
 )

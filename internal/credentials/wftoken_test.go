@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 func wfMessage(msg string) string { return `{"message":"` + msg + `"}` }
@@ -13,7 +13,7 @@ func wfMessage(msg string) string { return `{"message":"` + msg + `"}` }
 func wfMissing(msg string) string { return `{"status":"MISSING_DATA","message":"` + msg + `"}` }
 
 func TestGenerateUserTokenResponses(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	alice := user(t, env, "alice@example.com")
 	huge := strings.Repeat("a", 10_000)
@@ -77,7 +77,7 @@ func TestGenerateUserTokenResponses(t *testing.T) {
 }
 
 func TestGenerateUserTokenNotFound(t *testing.T) {
-	env := testenv.New(t, testConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	body := wfBody("alice@example.com", alicePassword)
 	tests := []struct {

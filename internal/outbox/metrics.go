@@ -4,7 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/latchkey/latchkey/internal/metrics"
+	"github.com/latchkey/latchkey/internal/platform/metrics"
 )
 
 // Results of a delivery attempt, the "result" label of deliveriesTotal.

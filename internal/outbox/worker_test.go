@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/outbox"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/bboltstore"
 )
 
 type fixture struct {
 	store *bboltstore.Store
-	clock *testenv.Clock
-	logs  *testenv.LogBuffer
+	clock *testkit.Clock
+	logs  *testkit.LogBuffer
 	w     *outbox.Worker
 	stop  func()
 }
@@ -28,12 +28,12 @@ type fixture struct {
 // register handlers with reg before it runs.
 func start(t *testing.T, opts outbox.Options, reg func(w *outbox.Worker)) *fixture {
 	t.Helper()
-	c := &testenv.Clock{}
+	c := &testkit.Clock{}
 	store, err := bboltstore.Open(t.TempDir()+"/outbox.db", bboltstore.Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &testenv.LogBuffer{}
+	logs := &testkit.LogBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Now = c.Now
 	if opts.PollInterval == 0 {

@@ -13,18 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // The fuzz targets below drive the whole server handler (middleware, router,
-// every API) in-process: one testenv per target, built in the target's setup,
+// every API) in-process: one testkit env per target, built in the target's setup,
 // and each input served through env.Server.Handler with a recorder. The
 // property is the same everywhere: no panic (the middleware would turn one
 // into a 500) and no 5xx, whatever the input.
 
 // fuzzServe serves req through the whole handler as if it came over TLS
 // from loopback, and fails on a 5xx.
-func fuzzServe(t *testing.T, env *testenv.Env, req *http.Request, what string) *httptest.ResponseRecorder {
+func fuzzServe(t *testing.T, env *testkit.Env, req *http.Request, what string) *httptest.ResponseRecorder {
 	t.Helper()
 	req.TLS = &tls.ConnectionState{}
 	req.RemoteAddr = "127.0.0.1:40000"
@@ -46,8 +46,8 @@ func fuzzRequest(method, path, rawQuery string, body []byte) *http.Request {
 }
 
 // fuzzEnv boots the hostile-input realm and returns a service token.
-func fuzzEnv(f *testing.F) (*testenv.Env, string) {
-	env := testenv.New(f, hostileConfig)
+func fuzzEnv(f *testing.F) (*testkit.Env, string) {
+	env := testkit.New(f, hostileConfig)
 	req := fuzzRequest(http.MethodPost, hToken, "", []byte("grant_type=client_credentials&client_id=svc&client_secret=svc-secret"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.TLS = &tls.ConnectionState{}

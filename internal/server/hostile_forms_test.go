@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // The form-encoded endpoints under hostile input: the token endpoint (OAuth
@@ -28,7 +28,7 @@ func tokenShape(body []byte) error {
 
 // TestHostileTokenEndpoint sends the token endpoint malformed forms.
 func TestHostileTokenEndpoint(t *testing.T) {
-	env := testenv.New(t, hostileConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, hostileConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	form := "application/x-www-form-urlencoded"
 	big := strings.Repeat("r", 60<<10)
@@ -94,7 +94,7 @@ func checkHTMLError(t *testing.T, got hostileAnswer) {
 // TestHostileLoginForm posts malformed forms to the login page of a live
 // authorization request, with and without a valid CSRF token.
 func TestHostileLoginForm(t *testing.T) {
-	env := testenv.New(t, hostileConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, hostileConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	q := url.Values{"client_id": {"web"}, "redirect_uri": {"https://rp.example.com/cb"}, "response_type": {"code"}, "scope": {"openid"}}
 	a := hostileDo(t, c, http.MethodGet, env.URL+hAuth+"?"+q.Encode(), "", nil, nil)
@@ -147,7 +147,7 @@ func TestHostileLoginForm(t *testing.T) {
 // TestHostileMagicLinkLanding posts malformed forms to the magic-link
 // landing and GETs it with hostile keys: always a friendly 4xx page.
 func TestHostileMagicLinkLanding(t *testing.T) {
-	env := testenv.New(t, hostileConfig, testenv.Options{NoMail: true})
+	env := testkit.New(t, hostileConfig, testkit.Options{NoMail: true})
 	c := env.Client()
 	form := "application/x-www-form-urlencoded"
 	posts := []hostileCase{

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // hostileConfig is the realm the hostile-input tests and the fuzz targets
@@ -93,7 +93,7 @@ func hostileDo(t testing.TB, c *http.Client, method, rawURL, contentType string,
 }
 
 // serviceToken is a client_credentials token of svc (both roles).
-func serviceToken(t *testing.T, env *testenv.Env) string {
+func serviceToken(t *testing.T, env *testkit.Env) string {
 	t.Helper()
 	a := hostileDo(t, env.Client(), http.MethodPost, env.URL+hToken, "application/x-www-form-urlencoded",
 		[]byte("grant_type=client_credentials&client_id=svc&client_secret=svc-secret"), nil)
@@ -295,7 +295,7 @@ func jsonCases(a jsonAPI) []hostileCase {
 // and requires that API's own error shape with a 4xx (or a success where the
 // input is odd but valid), never a 5xx and never a dropped connection.
 func TestHostileJSONAPIs(t *testing.T) {
-	env := testenv.New(t, hostileConfig)
+	env := testkit.New(t, hostileConfig)
 	c := env.Client()
 	tok := serviceToken(t, env)
 	for _, a := range jsonAPIs() {
@@ -338,7 +338,7 @@ func checkStatus(t *testing.T, got hostileAnswer, want int, ok2xx bool) {
 
 // checkNoInjectedMail fails if any captured mail went to an address
 // smuggled in through a header injection, or carries an injected header.
-func checkNoInjectedMail(t *testing.T, env *testenv.Env) {
+func checkNoInjectedMail(t *testing.T, env *testkit.Env) {
 	t.Helper()
 	for _, m := range env.Mail.Messages() {
 		for _, to := range m.To {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // twoRealms has the same clients and the same user (different passwords) in
@@ -56,7 +56,7 @@ realms:
 
 const appCB = "https://app.example.com/cb"
 
-func realmServiceToken(t *testing.T, env *testenv.Env, c *http.Client, realm string) string {
+func realmServiceToken(t *testing.T, env *testkit.Env, c *http.Client, realm string) string {
 	t.Helper()
 	tr := env.Token(t, c, realm, url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc"}, "client_secret": {"svc-secret"}})
 	if tr.AccessToken == "" {
@@ -92,11 +92,11 @@ func doJSON(t *testing.T, c *http.Client, method, u, bearer, body string) (int, 
 // TestRealmIsolation shows that a token, code, refresh token, session or
 // magic link of realm a is useless in realm b.
 func TestRealmIsolation(t *testing.T) {
-	env := testenv.New(t, twoRealms)
+	env := testkit.New(t, twoRealms)
 	c := env.Client()
 	svcA := realmServiceToken(t, env, c, "a")
 
-	pkce := testenv.NewPKCE()
+	pkce := testkit.NewPKCE()
 	code := env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-in-a", pkce)
 	exchange := url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},
 		"redirect_uri": {appCB}, "code_verifier": {pkce.Verifier}}
@@ -126,7 +126,7 @@ func TestRealmIsolation(t *testing.T) {
 				t.Errorf("userinfo of b = %d %s, want 401", st, body)
 			}
 			intro := url.Values{"token": {tok}, "client_id": {"svc"}, "client_secret": {"svc-secret"}}
-			if _, body := testenv.PostForm(t, c, env.Issuer("b")+"/protocol/openid-connect/token/introspect", intro); !strings.Contains(body, `"active":false`) {
+			if _, body := testkit.PostForm(t, c, env.Issuer("b")+"/protocol/openid-connect/token/introspect", intro); !strings.Contains(body, `"active":false`) {
 				t.Errorf("introspection at b = %s, want active:false", body)
 			}
 			if st, body := doJSON(t, c, "POST", env.Issuer("b")+"/kobil-magic-link/access-link", tok,
@@ -143,12 +143,12 @@ func TestRealmIsolation(t *testing.T) {
 	// The browser's session of realm a does not log it into realm b.
 	q := url.Values{"client_id": {"web"}, "redirect_uri": {appCB}, "response_type": {"code"}, "scope": {"openid"},
 		"prompt": {"none"}, "code_challenge": {pkce.Challenge}, "code_challenge_method": {"S256"}}
-	resp, _ := testenv.Get(t, c, env.Issuer("b")+"/protocol/openid-connect/auth?"+q.Encode())
+	resp, _ := testkit.Get(t, c, env.Issuer("b")+"/protocol/openid-connect/auth?"+q.Encode())
 	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "error=login_required") {
 		t.Errorf("prompt=none at b with a's session redirected to %q, want error=login_required", loc)
 	}
-	resp, _ = testenv.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
-	resp, _ = testenv.Get(t, c, resp.Header.Get("Location")) // SSO: straight to the callback
+	resp, _ = testkit.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
+	resp, _ = testkit.Get(t, c, resp.Header.Get("Location")) // SSO: straight to the callback
 	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, appCB) || !strings.Contains(loc, "code=") {
 		t.Errorf("prompt=none at a with a's session redirected to %q, want a code", loc)
 	}
@@ -161,10 +161,10 @@ func TestRealmIsolation(t *testing.T) {
 	}
 	link := env.Mail.WaitFor(t, "alice@example.com", 5*time.Second).FindLink("/kobil-magic-link/login")
 	inB := strings.Replace(link, "/auth/realms/a/", "/auth/realms/b/", 1)
-	if resp, body := testenv.Get(t, env.Client(), inB); resp.StatusCode != http.StatusNotFound {
+	if resp, body := testkit.Get(t, env.Client(), inB); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("realm a's link at realm b = %d, want 404; page:\n%s", resp.StatusCode, body)
 	}
-	if resp, _ := testenv.Get(t, env.Client(), link); resp.StatusCode != http.StatusOK {
+	if resp, _ := testkit.Get(t, env.Client(), link); resp.StatusCode != http.StatusOK {
 		t.Errorf("the link in its own realm = %d, want 200 (still usable)", resp.StatusCode)
 	}
 }
@@ -172,7 +172,7 @@ func TestRealmIsolation(t *testing.T) {
 // TestConcurrentUseHasExactlyOneWinner hammers single-use secrets: one
 // authorization code, one refresh token, and the creation of one user.
 func TestConcurrentUseHasExactlyOneWinner(t *testing.T) {
-	env := testenv.New(t, twoRealms)
+	env := testkit.New(t, twoRealms)
 	const n = 20
 	run := func(f func(i int) bool) (wins int) {
 		var mu sync.Mutex
@@ -191,11 +191,11 @@ func TestConcurrentUseHasExactlyOneWinner(t *testing.T) {
 	}
 
 	c := env.Client()
-	pkce := testenv.NewPKCE()
+	pkce := testkit.NewPKCE()
 	code := env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-in-a", pkce)
 	exchange := url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},
 		"redirect_uri": {appCB}, "code_verifier": {pkce.Verifier}}
-	var tokens []testenv.TokenResponse
+	var tokens []testkit.TokenResponse
 	var mu sync.Mutex
 	if wins := run(func(int) bool {
 		tr := env.Token(t, env.Client(), "a", exchange)
@@ -216,7 +216,7 @@ func TestConcurrentUseHasExactlyOneWinner(t *testing.T) {
 		t.Errorf("winner's refresh token after code replays = %d %q, want invalid_grant (grant revoked)", tr.Status, tr.Error)
 	}
 
-	pkce = testenv.NewPKCE()
+	pkce = testkit.NewPKCE()
 	c = env.Client()
 	code = env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-in-a", pkce)
 	fresh := env.Token(t, c, "a", url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // TestNoSecretInLogs drives every API of a realm once — code flow, refresh,
@@ -17,7 +17,7 @@ import (
 // with debug logging on, and then searches everything the server logged for
 // every secret it handed out or received.
 func TestNoSecretInLogs(t *testing.T) {
-	env := testenv.New(t, twoRealms)
+	env := testkit.New(t, twoRealms)
 	c := env.Client()
 	var secrets []string
 	keep := func(s ...string) {
@@ -31,7 +31,7 @@ func TestNoSecretInLogs(t *testing.T) {
 
 	svc := realmServiceToken(t, env, c, "a")
 	keep(svc)
-	pkce := testenv.NewPKCE()
+	pkce := testkit.NewPKCE()
 	code := env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-in-a", pkce)
 	keep(code, pkce.Verifier)
 	tok := env.Token(t, c, "a", url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},
@@ -42,9 +42,9 @@ func TestNoSecretInLogs(t *testing.T) {
 	for _, cookie := range c.Jar.Cookies(mustURL(t, env.URL)) {
 		keep(cookie.Value)
 	}
-	testenv.PostForm(t, c, env.Issuer("a")+"/protocol/openid-connect/token/introspect",
+	testkit.PostForm(t, c, env.Issuer("a")+"/protocol/openid-connect/token/introspect",
 		url.Values{"token": {rot.AccessToken}, "client_id": {"svc"}, "client_secret": {"svc-secret"}})
-	testenv.PostForm(t, c, env.Issuer("a")+"/protocol/openid-connect/revoke",
+	testkit.PostForm(t, c, env.Issuer("a")+"/protocol/openid-connect/revoke",
 		url.Values{"token": {rot.RefreshToken}, "client_id": {"web"}})
 
 	_, body := doJSON(t, c, "POST", env.Issuer("a")+"/user/login", "", `{"emailId":"alice@example.com","password":"alice-in-a"}`)
@@ -70,9 +70,9 @@ func TestNoSecretInLogs(t *testing.T) {
 	link := env.Mail.WaitFor(t, "alice@example.com", 5*time.Second).FindLink("/kobil-magic-link/login")
 	keep(mustURL(t, link).Query().Get("key"))
 	browser := env.Client()
-	_, page := testenv.Get(t, browser, link)
-	form := testenv.ParseForm(t, page)
-	resp, _ := testenv.PostForm(t, browser, form.Action, form.Fields)
+	_, page := testkit.Get(t, browser, link)
+	form := testkit.ParseForm(t, page)
+	resp, _ := testkit.PostForm(t, browser, form.Action, form.Fields)
 	if loc, err := url.Parse(resp.Header.Get("Location")); err == nil {
 		keep(loc.Query().Get("code"))
 	}

@@ -12,11 +12,11 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // refresh posts a refresh_token grant of the public client web.
-func refresh(t *testing.T, env *testenv.Env, token, scope string) testenv.TokenResponse {
+func refresh(t *testing.T, env *testkit.Env, token, scope string) testkit.TokenResponse {
 	t.Helper()
 	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"web"}, "refresh_token": {token}}
 	if scope != "" {
@@ -28,9 +28,9 @@ func refresh(t *testing.T, env *testenv.Env, token, scope string) testenv.TokenR
 // TestCodeReplayRevokesItsGrant is defect 6 (RFC 6749 §4.1.2).
 func TestCodeReplayRevokesItsGrant(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	c := env.Client()
-	pkce := testenv.NewPKCE()
+	pkce := testkit.NewPKCE()
 	code := env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-password", pkce)
 	exchange := url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},
 		"redirect_uri": {appCB}, "code_verifier": {pkce.Verifier}}
@@ -58,7 +58,7 @@ func TestCodeReplayRevokesItsGrant(t *testing.T) {
 // TestRefreshRevocationEndsItsAccessTokens is defect 7 (RFC 7009 §2.1).
 func TestRefreshRevocationEndsItsAccessTokens(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	tr := codeFlowTokens(t, env, env.Client(), "alice@example.com", "alice-password")
 	rotated := refresh(t, env, tr.RefreshToken, "")
 	if rotated.AccessToken == "" {
@@ -81,29 +81,29 @@ func TestRefreshRevocationEndsItsAccessTokens(t *testing.T) {
 // narrows the access token issued then, never the grant.
 func TestRefreshKeepsTheGrantsScope(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	tr := codeFlowTokens(t, env, env.Client(), "alice@example.com", "alice-password")
 	narrow := refresh(t, env, tr.RefreshToken, "openid")
 	if narrow.AccessToken == "" {
 		t.Fatalf("narrowing refresh: %d %q", narrow.Status, narrow.Error)
 	}
-	if got := testenv.Claims(t, narrow.AccessToken)["scope"]; got != "openid" {
+	if got := testkit.Claims(t, narrow.AccessToken)["scope"]; got != "openid" {
 		t.Errorf("narrowed access token scope = %v, want openid", got)
 	}
 	wide := refresh(t, env, narrow.RefreshToken, "openid email profile")
 	if wide.AccessToken == "" {
 		t.Fatalf("refresh with the grant's full scope after a narrower one = %d %q, want 200", wide.Status, wide.Error)
 	}
-	if got, _ := testenv.Claims(t, wide.AccessToken)["scope"].(string); !strings.Contains(got, "email") {
+	if got, _ := testkit.Claims(t, wide.AccessToken)["scope"].(string); !strings.Contains(got, "email") {
 		t.Errorf("access token scope = %q, want the grant's full scope", got)
 	}
-	if plain := refresh(t, env, wide.RefreshToken, ""); plain.AccessToken == "" || !strings.Contains(testenv.Claims(t, plain.AccessToken)["scope"].(string), "profile") {
+	if plain := refresh(t, env, wide.RefreshToken, ""); plain.AccessToken == "" || !strings.Contains(testkit.Claims(t, plain.AccessToken)["scope"].(string), "profile") {
 		t.Errorf("refresh without scope = %d %q, want the grant's full scope", plain.Status, plain.Error)
 	}
 }
 
 // logoutURL is the end-session endpoint with an id_token_hint.
-func logoutURL(env *testenv.Env, hint string) string {
+func logoutURL(env *testkit.Env, hint string) string {
 	return env.Issuer("a") + "/protocol/openid-connect/logout?" + url.Values{"id_token_hint": {hint},
 		"post_logout_redirect_uri": {"https://app.example.com/"}}.Encode()
 }
@@ -112,7 +112,7 @@ func logoutURL(env *testenv.Env, hint string) string {
 // the browser's session's own, unexpired ID token gets the confirmation page.
 func TestLogoutHintMustProveTheSession(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	victim := env.Client()
 	victimTokens := codeFlowTokens(t, env, victim, "alice@example.com", "alice-password")
 	attacker := codeFlowTokens(t, env, env.Client(), "erin@example.com", "erin-password")
@@ -120,15 +120,15 @@ func TestLogoutHintMustProveTheSession(t *testing.T) {
 		t.Helper()
 		// The victim's SSO session lives: a new authorization skips the login page.
 		q := url.Values{"client_id": {"web"}, "redirect_uri": {appCB}, "response_type": {"code"}, "scope": {"openid"},
-			"code_challenge": {testenv.NewPKCE().Challenge}, "code_challenge_method": {"S256"}}
-		resp, _ := testenv.Get(t, victim, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
+			"code_challenge": {testkit.NewPKCE().Challenge}, "code_challenge_method": {"S256"}}
+		resp, _ := testkit.Get(t, victim, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
 		if loc := resp.Header.Get("Location"); !strings.Contains(loc, "/auth/callback") {
 			t.Fatalf("%s: the victim's session ended (authorize redirects to %q)", step, loc)
 		}
 	}
 	askConfirmation := func(step, hint string) {
 		t.Helper()
-		resp, body := testenv.Get(t, victim, logoutURL(env, hint))
+		resp, body := testkit.Get(t, victim, logoutURL(env, hint))
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "/login-actions/logout") {
 			t.Errorf("%s: logout = %d Location %q %s, want 302 to the confirmation page", step, resp.StatusCode, loc, body)
 		}
@@ -143,7 +143,7 @@ func TestLogoutHintMustProveTheSession(t *testing.T) {
 	askConfirmation("the victim's own expired ID token", victimTokens.IDToken)
 
 	fresh := codeFlowTokens(t, env, victim, "alice@example.com", "alice-password")
-	resp, _ := testenv.Get(t, victim, logoutURL(env, fresh.IDToken))
+	resp, _ := testkit.Get(t, victim, logoutURL(env, fresh.IDToken))
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "https://app.example.com/") {
 		t.Fatalf("logout with the session's own ID token = %d %q, want 302 to the post-logout URI", resp.StatusCode, loc)
 	}
@@ -155,12 +155,12 @@ func TestLogoutHintMustProveTheSession(t *testing.T) {
 // TestLogoutByRefreshToken is defect 15: Keycloak's back-channel logout form.
 func TestLogoutByRefreshToken(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	tr := codeFlowTokens(t, env, env.Client(), "alice@example.com", "alice-password")
-	post := func(form url.Values) testenv.Call {
+	post := func(form url.Values) testkit.Call {
 		req, _ := http.NewRequest(http.MethodPost, env.Issuer("a")+"/protocol/openid-connect/logout", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		return testenv.Do(t, env.Client(), req)
+		return testkit.Do(t, env.Client(), req)
 	}
 	if r := post(url.Values{"client_id": {"svc"}, "client_secret": {"wrong"}, "refresh_token": {tr.RefreshToken}}); r.Status != http.StatusUnauthorized {
 		t.Errorf("bad client credentials = %d %s, want 401", r.Status, r.Body)
@@ -185,13 +185,13 @@ func TestLogoutByRefreshToken(t *testing.T) {
 // TestKeycloakTokenResponse is defect 16.
 func TestKeycloakTokenResponse(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	c := env.Client()
-	pkce := testenv.NewPKCE()
+	pkce := testkit.NewPKCE()
 	code := env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-password", pkce)
-	resp, body := testenv.PostForm(t, c, env.Issuer("a")+"/protocol/openid-connect/token", url.Values{"grant_type": {"authorization_code"},
+	resp, body := testkit.PostForm(t, c, env.Issuer("a")+"/protocol/openid-connect/token", url.Values{"grant_type": {"authorization_code"},
 		"client_id": {"web"}, "code": {code}, "redirect_uri": {appCB}, "code_verifier": {pkce.Verifier}})
-	m := testenv.Call{Status: resp.StatusCode, Body: body}.JSON()
+	m := testkit.Call{Status: resp.StatusCode, Body: body}.JSON()
 	if m["token_type"] != "Bearer" || m["not-before-policy"] != 0.0 {
 		t.Errorf("token_type %v, not-before-policy %v; want Bearer, 0", m["token_type"], m["not-before-policy"])
 	}
@@ -199,7 +199,7 @@ func TestKeycloakTokenResponse(t *testing.T) {
 		t.Errorf("refresh_expires_in = %v, want the refresh token's remaining lifetime", m["refresh_expires_in"])
 	}
 	access, _ := m["access_token"].(string)
-	if sid := testenv.Claims(t, access)["sid"]; sid == nil || m["session_state"] != sid {
+	if sid := testkit.Claims(t, access)["sid"]; sid == nil || m["session_state"] != sid {
 		t.Errorf("session_state = %v, want the sid %v", m["session_state"], sid)
 	}
 }
@@ -208,12 +208,12 @@ func TestKeycloakTokenResponse(t *testing.T) {
 // cross-origin calls.
 func TestCORSDenyByDefault(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	for _, path := range []string{"/protocol/openid-connect/token", "/protocol/openid-connect/userinfo"} {
 		req, _ := http.NewRequest(http.MethodOptions, env.Issuer("a")+path, nil)
 		req.Header.Set("Origin", "https://evil.example")
 		req.Header.Set("Access-Control-Request-Method", http.MethodPost)
-		r := testenv.Do(t, env.Client(), req)
+		r := testkit.Do(t, env.Client(), req)
 		if got := r.Header.Get("Access-Control-Allow-Origin"); got != "" {
 			t.Errorf("preflight %s from another origin: Access-Control-Allow-Origin %q, want none", path, got)
 		}
@@ -221,7 +221,7 @@ func TestCORSDenyByDefault(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, env.Issuer("a")+"/protocol/openid-connect/userinfo", nil)
 	req.Header.Set("Origin", "https://evil.example")
 	req.Header.Set("Authorization", "Bearer "+env.ServiceToken(t, "a", "svc", "svc-secret"))
-	if got := testenv.Do(t, env.Client(), req).Header.Get("Access-Control-Allow-Origin"); got != "" {
+	if got := testkit.Do(t, env.Client(), req).Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("userinfo from another origin: Access-Control-Allow-Origin %q, want none", got)
 	}
 }
@@ -229,19 +229,19 @@ func TestCORSDenyByDefault(t *testing.T) {
 // TestClientMistakesAreNot5xx is defect 11.
 func TestClientMistakesAreNot5xx(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms, testenv.Options{Mutate: func(cfg *config.Config) {
+	env := testkit.New(t, gateRealms, testkit.Options{Mutate: func(cfg *config.Config) {
 		cfg.Realms[0].Clients[0].RedirectURIs = append(cfg.Realms[0].Clients[0].RedirectURIs, "https://app.example.com/wild/*")
 		cfg.Realms[0].Clients[0].WildcardRedirects = true
 	}})
 	c := env.Client()
-	if resp, body := testenv.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/logout?client_id=nope"); resp.StatusCode != http.StatusBadRequest {
+	if resp, body := testkit.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/logout?client_id=nope"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("logout?client_id=nope = %d %s, want 400", resp.StatusCode, body)
 	}
 	codeFlowTokens(t, env, c, "alice@example.com", "alice-password") // a session, so that a code would be issued at once
 	for _, bad := range []string{"https://app.example.com/wild/a\x01b", "https://app.example.com/wild/a\nb", "https://app.example.com/wild/a b"} {
 		q := url.Values{"client_id": {"web"}, "redirect_uri": {bad}, "response_type": {"code"}, "scope": {"openid"},
-			"code_challenge": {testenv.NewPKCE().Challenge}, "code_challenge_method": {"S256"}}
-		resp, body := testenv.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
+			"code_challenge": {testkit.NewPKCE().Challenge}, "code_challenge_method": {"S256"}}
+		resp, body := testkit.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
 			t.Errorf("redirect_uri %q = %d Location %q %s, want 400 and no redirect", bad, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
@@ -251,15 +251,15 @@ func TestClientMistakesAreNot5xx(t *testing.T) {
 // TestEmailVerifiedAlwaysSent is defect 12.
 func TestEmailVerifiedAlwaysSent(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	tr := codeFlowTokens(t, env, env.Client(), "alice@example.com", "alice-password")
-	if v, ok := testenv.Claims(t, tr.IDToken)["email_verified"]; !ok || v != false {
+	if v, ok := testkit.Claims(t, tr.IDToken)["email_verified"]; !ok || v != false {
 		t.Errorf("ID token email_verified = %v (present %v), want false", v, ok)
 	}
 	if v, ok := env.Userinfo(t, "a", tr.AccessToken).JSON()["email_verified"]; !ok || v != false {
 		t.Errorf("userinfo email_verified = %v (present %v), want false", v, ok)
 	}
-	if typ := testenv.Claims(t, tr.IDToken)["typ"]; typ != "ID" {
+	if typ := testkit.Claims(t, tr.IDToken)["typ"]; typ != "ID" {
 		t.Errorf("ID token typ = %v, want ID", typ)
 	}
 }
@@ -269,7 +269,7 @@ func TestEmailVerifiedAlwaysSent(t *testing.T) {
 // the ID token's iss against it.
 func TestKeycloak17IssuerWithStrictClient(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	c := env.Client()
 	ctx := gooidc.ClientContext(context.Background(), c)
 	for _, issuer := range []string{env.URL + "/realms/a", env.URL + "/auth/realms/a"} {
@@ -277,7 +277,7 @@ func TestKeycloak17IssuerWithStrictClient(t *testing.T) {
 		if err != nil {
 			t.Fatalf("go-oidc discovery of %s: %v", issuer, err)
 		}
-		pkce := testenv.NewPKCE()
+		pkce := testkit.NewPKCE()
 		code := env.LoginCodeAt(t, env.Client(), issuer, "web", appCB, "alice@example.com", "alice-password", pkce)
 		conf := oauth2.Config{ClientID: "web", Endpoint: provider.Endpoint(), RedirectURL: appCB}
 		tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(pkce.Verifier))
@@ -301,21 +301,21 @@ func TestKeycloak17IssuerWithStrictClient(t *testing.T) {
 
 // postLoginPage starts an authorization in a fresh browser and posts the
 // login page's form with the given action ("password" or "email-link").
-func postLoginPage(t *testing.T, env *testenv.Env, user, password, action string) (*http.Response, string) {
+func postLoginPage(t *testing.T, env *testkit.Env, user, password, action string) (*http.Response, string) {
 	t.Helper()
 	c := env.Client()
 	q := url.Values{"client_id": {"web"}, "redirect_uri": {appCB}, "response_type": {"code"}, "scope": {"openid"},
-		"code_challenge": {testenv.NewPKCE().Challenge}, "code_challenge_method": {"S256"}}
-	resp, body := testenv.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
-	resp, body = testenv.Get(t, c, resp.Header.Get("Location"))
+		"code_challenge": {testkit.NewPKCE().Challenge}, "code_challenge_method": {"S256"}}
+	resp, body := testkit.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
+	resp, body = testkit.Get(t, c, resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("login page = %d %s", resp.StatusCode, body)
 	}
-	f := testenv.ParseForm(t, body)
+	f := testkit.ParseForm(t, body)
 	f.Fields.Set("username", user)
 	f.Fields.Set("password", password)
 	f.Fields.Set("action", action)
-	return testenv.PostForm(t, c, f.Action, f.Fields)
+	return testkit.PostForm(t, c, f.Action, f.Fields)
 }
 
 // TestLoginPageRateLimits is defect 10: the login page's posts are rate
@@ -323,7 +323,7 @@ func postLoginPage(t *testing.T, env *testenv.Env, user, password, action string
 func TestLoginPageRateLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("per account", func(t *testing.T) {
-		env := testenv.New(t, gateRealms, testenv.Options{Mutate: func(cfg *config.Config) {
+		env := testkit.New(t, gateRealms, testkit.Options{Mutate: func(cfg *config.Config) {
 			cfg.Realms[0].RateLimits.PerAccount = "2/m"
 		}})
 		for i := range 2 {
@@ -336,13 +336,13 @@ func TestLoginPageRateLimits(t *testing.T) {
 			t.Errorf("third attempt on the account = %d (Retry-After %q), want 429 with Retry-After and a page", resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 		// The budget is the account's, shared with the JSON API.
-		r := testenv.PostJSON(t, env.Client(), env.Issuer("a")+"/user/login", "", `{"emailId":"alice@example.com","password":"alice-password"}`)
+		r := testkit.PostJSON(t, env.Client(), env.Issuer("a")+"/user/login", "", `{"emailId":"alice@example.com","password":"alice-password"}`)
 		if r.Status != http.StatusTooManyRequests {
 			t.Errorf("/user/login after the page used the account's budget = %d, want 429", r.Status)
 		}
 	})
 	t.Run("per IP, email me a link", func(t *testing.T) {
-		env := testenv.New(t, gateRealms, testenv.Options{Mutate: func(cfg *config.Config) {
+		env := testkit.New(t, gateRealms, testkit.Options{Mutate: func(cfg *config.Config) {
 			cfg.Realms[0].RateLimits.PerIP = "2/m"
 		}})
 		for i, user := range []string{"alice@example.com", "erin@example.com"} {

@@ -20,8 +20,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/httpx"
-	"github.com/latchkey/latchkey/internal/metrics"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
+	"github.com/latchkey/latchkey/internal/platform/metrics"
 	"github.com/latchkey/latchkey/oidc"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"

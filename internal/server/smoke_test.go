@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/testenv"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 const smokeConfig = `
@@ -23,7 +23,7 @@ realms:
 `
 
 func TestSmokeClientCredentialsAndHealth(t *testing.T) {
-	env := testenv.New(t, smokeConfig)
+	env := testkit.New(t, smokeConfig)
 	c := env.Client()
 	tests := []struct {
 		name, method, path, body string

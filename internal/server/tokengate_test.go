@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testenv"
-	"github.com/latchkey/latchkey/internal/tokens"
+	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/crypto/tokens"
 )
 
 // gateRealms has every kind of caller: a service account with both API
@@ -60,9 +60,9 @@ const (
 )
 
 // codeFlowTokens logs user in through the real login page and exchanges the code.
-func codeFlowTokens(t *testing.T, env *testenv.Env, c *http.Client, user, password string) testenv.TokenResponse {
+func codeFlowTokens(t *testing.T, env *testkit.Env, c *http.Client, user, password string) testkit.TokenResponse {
 	t.Helper()
-	pkce := testenv.NewPKCE()
+	pkce := testkit.NewPKCE()
 	code := env.LoginCode(t, c, "a", "web", appCB, user, password, pkce)
 	tr := env.Token(t, c, "a", url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},
 		"redirect_uri": {appCB}, "code_verifier": {pkce.Verifier}})
@@ -73,9 +73,9 @@ func codeFlowTokens(t *testing.T, env *testenv.Env, c *http.Client, user, passwo
 }
 
 // apiToken is /user/login's token for a user of realm a.
-func apiToken(t *testing.T, env *testenv.Env, email, password string) string {
+func apiToken(t *testing.T, env *testkit.Env, email, password string) string {
 	t.Helper()
-	r := testenv.PostJSON(t, env.Client(), env.Issuer("a")+"/user/login", "", `{"emailId":"`+email+`","password":"`+password+`"}`)
+	r := testkit.PostJSON(t, env.Client(), env.Issuer("a")+"/user/login", "", `{"emailId":"`+email+`","password":"`+password+`"}`)
 	var body struct {
 		ResponseData struct{ Token string } `json:"responseData"`
 	}
@@ -87,9 +87,9 @@ func apiToken(t *testing.T, env *testenv.Env, email, password string) string {
 
 // linkToken generates an application link for email with bearer and
 // returns the token it carries.
-func linkToken(t *testing.T, env *testenv.Env, bearer, email string) string {
+func linkToken(t *testing.T, env *testkit.Env, bearer, email string) string {
 	t.Helper()
-	r := testenv.PostJSON(t, env.Client(), env.Issuer("a")+"/generate-link-api/", bearer,
+	r := testkit.PostJSON(t, env.Client(), env.Issuer("a")+"/generate-link-api/", bearer,
 		`{"metadata":"","workflows_list":"","site":"shop","emails":["`+email+`"]}`)
 	var links []struct{ GeneratedMessage string }
 	if err := json.Unmarshal([]byte(r.Body), &links); err != nil || len(links) != 1 {
@@ -106,7 +106,7 @@ func linkToken(t *testing.T, env *testenv.Env, bearer, email string) string {
 // takes a bearer token and checks the answer and its shape (SPEC §7).
 func TestTokenGateMatrix(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	ctx := context.Background()
 
 	svc := env.ServiceToken(t, "a", "svc", "svc-secret")
@@ -160,7 +160,7 @@ func TestTokenGateMatrix(t *testing.T) {
 			if r.Status != http.StatusOK || active != wantActive {
 				t.Errorf("introspection = %d %s, want 200 active=%v", r.Status, r.Body, wantActive)
 			}
-			r = testenv.PostJSON(t, env.Client(), env.Issuer("a")+"/kobil-magic-link/access-link", k.token, magicLinkBody)
+			r = testkit.PostJSON(t, env.Client(), env.Issuer("a")+"/kobil-magic-link/access-link", k.token, magicLinkBody)
 			if k.good {
 				if r.Status != http.StatusOK {
 					t.Errorf("magic-link API = %d %s, want 200", r.Status, r.Body)
@@ -168,7 +168,7 @@ func TestTokenGateMatrix(t *testing.T) {
 			} else if r.Status != http.StatusUnauthorized || r.JSON()["status"] != "Unauthorized" || r.JSON()["subSystem"] != 5.0 {
 				t.Errorf("magic-link API = %d %s, want 401 in the seed's shape", r.Status, r.Body)
 			}
-			r = testenv.PostJSON(t, env.Client(), env.Issuer("a")+"/generate-link-api/", k.token, genLinkBody)
+			r = testkit.PostJSON(t, env.Client(), env.Issuer("a")+"/generate-link-api/", k.token, genLinkBody)
 			if k.good {
 				if r.Status != http.StatusOK {
 					t.Errorf("generate-link API = %d %s, want 200", r.Status, r.Body)
@@ -195,12 +195,12 @@ func TestTokenGateMatrix(t *testing.T) {
 // must not open the magic-link or generate-link APIs.
 func TestLinkTokenIsNoCredential(t *testing.T) {
 	t.Parallel()
-	env := testenv.New(t, gateRealms)
+	env := testkit.New(t, gateRealms)
 	link := linkToken(t, env, env.ServiceToken(t, "a", "linker", "linker-secret"), "alice@example.com")
-	if r := testenv.PostJSON(t, env.Client(), env.Issuer("a")+"/kobil-magic-link/access-link", link, magicLinkBody); r.Status != http.StatusUnauthorized {
+	if r := testkit.PostJSON(t, env.Client(), env.Issuer("a")+"/kobil-magic-link/access-link", link, magicLinkBody); r.Status != http.StatusUnauthorized {
 		t.Errorf("magic-link API with a link token = %d %s, want 401", r.Status, r.Body)
 	}
-	if r := testenv.PostJSON(t, env.Client(), env.Issuer("a")+"/generate-link-api/", link, genLinkBody); r.Status != http.StatusUnauthorized {
+	if r := testkit.PostJSON(t, env.Client(), env.Issuer("a")+"/generate-link-api/", link, genLinkBody); r.Status != http.StatusUnauthorized {
 		t.Errorf("generate-link API with a link token = %d %s, want 401", r.Status, r.Body)
 	}
 	if n := env.Mail.CountTo("alice@example.com"); n != 0 {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/latchkey/latchkey/internal/genlink"
-	"github.com/latchkey/latchkey/internal/mail"
+	"github.com/latchkey/latchkey/internal/applink"
+	"github.com/latchkey/latchkey/internal/platform/mail"
 	"github.com/latchkey/latchkey/internal/outbox"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
@@ -20,7 +20,7 @@ func (d *deps) mountLinkAPI(ctx context.Context, r *mux.Router) error {
 	s := d.server
 	worker := outbox.New(s.Store, outbox.Options{Logger: s.logger, Now: s.opts.Now})
 	senders := mail.NewCache(s.logger)
-	deliveries := &genlink.Deliveries{Realms: s.Realms, Mailer: func(rl *realm.Realm) mail.Sender {
+	deliveries := &applink.Deliveries{Realms: s.Realms, Mailer: func(rl *realm.Realm) mail.Sender {
 		sender, err := senders.Sender(mailConfig(rl.SMTP))
 		if err != nil {
 			s.logger.Warn("application link mail: unusable SMTP settings", "realm", rl.Name, "error", err)
@@ -29,9 +29,9 @@ func (d *deps) mountLinkAPI(ctx context.Context, r *mux.Router) error {
 		return sender
 	}}
 	deliveries.Register(worker)
-	h := &genlink.Handler{
+	h := &applink.Handler{
 		Realms:  s.Realms,
-		Service: &genlink.Service{Notify: worker.Notify},
+		Service: &applink.Service{Notify: worker.Notify},
 		// The providers exist by now, but are looked up per request so that
 		// this wiring does not depend on the order of New's steps.
 		Sessions: func(ctx context.Context, r *http.Request, name string) (storage.User, bool) {

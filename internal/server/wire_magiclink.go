@@ -7,7 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/latchkey/latchkey/internal/mail"
+	"github.com/latchkey/latchkey/internal/platform/mail"
 	"github.com/latchkey/latchkey/magiclink"
 	"github.com/latchkey/latchkey/oidc"
 	"github.com/latchkey/latchkey/realm"

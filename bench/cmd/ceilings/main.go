@@ -31,7 +31,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 )
 
 // report is the command's output.

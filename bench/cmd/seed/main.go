@@ -27,7 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/password"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/bboltstore"

@@ -1,7 +1,7 @@
 // Package bolttest gives unit tests the real bbolt store — in t.TempDir(),
 // checked for consistency and closed at cleanup — and a manually moved clock.
 // It imports nothing but the store, so any package's tests can use it without
-// an import cycle (internal/testenv, which boots the whole server, cannot).
+// an import cycle (internal/testkit, which boots the whole server, cannot).
 package bolttest
 
 import (

@@ -1,0 +1,133 @@
+package applink_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/applink"
+	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// kelvinKim is "Kim@example.com" written with U+212A KELVIN SIGN instead of
+// K: storage's simple Unicode lower-casing folds it to kim@example.com, but
+// it is another mailbox.
+const kelvinKim = "\u212Aim@example.com"
+
+// mailTo returns the addresses of a captured mail's To header.
+func mailTo(t *testing.T, msg testkit.Message) []string {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(msg.Raw))
+	if err != nil {
+		t.Fatalf("captured mail does not parse: %v", err)
+	}
+	list, err := m.Header.AddressList("To")
+	if err != nil {
+		t.Fatalf("To header %q: %v", m.Header.Get("To"), err)
+	}
+	var out []string
+	for _, a := range list {
+		out = append(out, a.Address)
+	}
+	return out
+}
+
+// TestEmailWorkflowMailsStoredAddress: a request naming an existing user by
+// another spelling of their address mails the link to the address stored for
+// the user, never to the request's spelling. The answer's "user" stays the
+// request's spelling (as the seed and TestTokensAndUsers have it); the
+// link's username and the mail's text name the stored address.
+func TestEmailWorkflowMailsStoredAddress(t *testing.T) {
+	env, _ := newEnv(t)
+	ctx := context.Background()
+	kim, _, err := realmOf(t, env, "acme").EnsureUser(ctx, "kim@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := env.Store.GetUserByEmail(ctx, "acme", kelvinKim); err != nil || u.ID != kim.ID {
+		t.Fatalf("the Kelvin spelling finds %+v, %v; want kim (the premise of this test)", u, err)
+	}
+	users, _ := env.Store.CountUsers(ctx, "acme")
+
+	gen := clientToken(t, env, "acme", "gen", "gen-secret")
+	req, _ := json.Marshal(map[string]any{"site": "testing", "workflows_list": "email", "emails": []string{kelvinKim}, "metadata": "m"})
+	status, body := call(t, env.Client(), env, "POST", apiPath, gen, string(req))
+	if status != 200 {
+		t.Fatalf("generate = %d %s, want 200", status, body)
+	}
+	got := links(t, body)
+	if len(got) != 1 || got[0]["user"] != kelvinKim {
+		t.Fatalf("answer %s: want one entry whose user is the request's spelling", body)
+	}
+	u, _ := url.Parse(got[0]["GeneratedMessage"])
+	if un := u.Query().Get("username"); un != "kim@example.com@chamcha" {
+		t.Errorf("link username = %q, want the stored address with the suffix, kim@example.com@chamcha", un)
+	}
+	if n, _ := env.Store.CountUsers(ctx, "acme"); n != users {
+		t.Errorf("users = %d, want still %d (the Kelvin spelling is kim's account)", n, users)
+	}
+
+	waitFor(t, "the mail", 5*time.Second, func() bool { return len(env.Mail.Messages()) > 0 })
+	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	msgs := env.Mail.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails, want exactly 1", len(msgs))
+	}
+	msg := msgs[0]
+	// Byte-for-byte: testkit's WaitFor and CountTo use EqualFold, which
+	// cannot tell the Kelvin sign from k.
+	if !slices.Equal(msg.To, []string{"kim@example.com"}) {
+		t.Errorf("SMTP envelope recipients = %q, want exactly the stored kim@example.com", msg.To)
+	}
+	if to := mailTo(t, msg); !slices.Equal(to, []string{"kim@example.com"}) {
+		t.Errorf("To header = %q, want exactly the stored kim@example.com", to)
+	}
+	if strings.Contains(string(msg.Raw), kelvinKim) || strings.Contains(msg.Text, kelvinKim) {
+		t.Errorf("the mail names the request's spelling:\n%s", msg.Text)
+	}
+	if !strings.Contains(msg.Text, "meant for kim@example.com only") {
+		t.Errorf("the mail's text does not name the stored address:\n%s", msg.Text)
+	}
+	if found := msg.FindLink("https://store.app.example.com/"); found != got[0]["GeneratedMessage"] {
+		t.Errorf("link in the mail =\n%s\nwant the answer's\n%s", found, got[0]["GeneratedMessage"])
+	}
+}
+
+// TestEmailWorkflowLegacyEntry: an email entry queued before events carried
+// the stored address (its payload names only the request's spelling) is
+// mailed to the user's stored address as well.
+func TestEmailWorkflowLegacyEntry(t *testing.T) {
+	env, _ := newEnv(t)
+	ctx := context.Background()
+	if _, _, err := realmOf(t, env, "acme").EnsureUser(ctx, "kim@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	now := env.Clock.Now()
+	payload, _ := json.Marshal(map[string]any{
+		"event": applink.EventLinkGenerated, "realm": "acme", "workflow": applink.WorkflowEmail, "site": "testing",
+		"user": kelvinKim, "link": "https://store.app.example.com/app.html?token=t&username=x", "metadata": "m",
+		"lifetime": int64(time.Hour),
+	})
+	if err := env.Store.EnqueueOutbox(ctx, storage.OutboxEntry{Realm: "acme", Kind: applink.KindEmail, Payload: payload,
+		NextAttemptAt: now, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	msgs := env.Mail.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails, want exactly 1", len(msgs))
+	}
+	if !slices.Equal(msgs[0].To, []string{"kim@example.com"}) {
+		t.Errorf("SMTP envelope recipients = %q, want exactly the stored kim@example.com", msgs[0].To)
+	}
+	if to := mailTo(t, msgs[0]); !slices.Equal(to, []string{"kim@example.com"}) {
+		t.Errorf("To header = %q, want exactly the stored kim@example.com", to)
+	}
+}
