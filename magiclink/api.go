@@ -7,10 +7,9 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/latchkey/latchkey/internal/platform/httpx"
-	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
-	"github.com/latchkey/latchkey/oidc"
+	"github.com/latchkey/latchkey/internal/jsonapi"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/realm"
 )
 
@@ -39,7 +38,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	}
 	api := &jsonapi.Endpoint{API: "magic-link", Realms: h.Realms, Proxies: h.Proxies, MaxBody: h.MaxBody,
 		Logger: h.Logger, HTTPS: true, Write: writeAPIError}
-	for _, prefix := range oidc.Prefixes {
+	for _, prefix := range realm.RoutePrefixes {
 		r.Handle(prefix+APIPath, api.Handle(h.serveAccessLink)).Name("magiclink-access-link")
 		r.HandleFunc(prefix+LandingPath, h.serveLanding).Name("magiclink-login")
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Paths under a realm prefix (oidc.Prefixes).
+// Paths under a realm prefix (realm.RoutePrefixes).
 const (
 	APIPath     = "/kobil-magic-link/access-link"
 	LandingPath = "/kobil-magic-link/login"

@@ -3,9 +3,9 @@ package oidc
 import (
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/latchkey/latchkey/internal/platform/httpx"
+	"github.com/latchkey/latchkey/realm"
 )
 
 // fastRoutes are the realm endpoints that carry most traffic, by path under
@@ -25,21 +25,10 @@ var fastRoutes = map[string]string{
 // anything else (unknown realms, other paths, unexpected methods, paths that
 // need cleaning) is left to the router, which answers as usual.
 func (ps *Providers) FastPath(w http.ResponseWriter, r *http.Request) bool {
-	path := r.URL.Path
-	var rest string
-	switch {
-	case strings.HasPrefix(path, "/auth/realms/"):
-		rest = path[len("/auth/realms/"):]
-	case strings.HasPrefix(path, "/realms/"):
-		rest = path[len("/realms/"):]
-	default:
+	name, sub, ok := realm.SplitPath(r.URL.Path)
+	if !ok {
 		return false
 	}
-	i := strings.IndexByte(rest, '/')
-	if i <= 0 {
-		return false
-	}
-	name, sub := rest[:i], rest[i:]
 	route, ok := fastRoutes[sub]
 	if !ok || r.URL.RawPath != "" {
 		return false

@@ -35,10 +35,6 @@ const (
 	pathDiscovery  = "/.well-known/openid-configuration"
 )
 
-// Prefixes are the two URL forms a realm answers under: Keycloak ≤16's
-// canonical one (the issuer) and Keycloak 17+'s alias.
-var Prefixes = []string{"/auth/realms/{realm}", "/realms/{realm}"}
-
 // LinkSender sends a sign-in link that completes the given authorization
 // request; the login page's "email me a sign-in link" button uses it. The
 // magic-link package implements it (wired in cmd, avoiding an import cycle).
@@ -301,7 +297,7 @@ func writeCachedJSON(w http.ResponseWriter, b []byte) {
 // be called after the other packages mounted their realm routes, because the
 // protocol handler is a catch-all.
 func (ps *Providers) Mount(r *mux.Router) {
-	for _, prefix := range Prefixes {
+	for _, prefix := range realm.RoutePrefixes {
 		sub := r.PathPrefix(prefix).Subrouter()
 		sub.HandleFunc(pathDiscovery, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
 			p.serveDiscovery(w, r)

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/crypto/keys"
-	"github.com/latchkey/latchkey/internal/platform/ratelimit"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
+	"github.com/latchkey/latchkey/internal/platform/ratelimit"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -146,12 +146,32 @@ type Realm struct {
 	Now func() time.Time
 }
 
-// URL prefixes of a realm: LegacyPrefix+name is Keycloak ≤16's (and the
-// seed documents') form, Prefix+name Keycloak 17+'s.
+// URL prefixes of a realm: LegacyPrefix+name is Keycloak ≤16's form (and
+// the one the credential APIs' documents use), Prefix+name Keycloak 17+'s.
+// Every path of a realm is spelled from these.
 const (
 	LegacyPrefix = "/auth/realms/"
 	Prefix       = "/realms/"
 )
+
+// RoutePrefixes are the two prefixes as router patterns, with the realm's
+// name in the {realm} variable.
+var RoutePrefixes = []string{LegacyPrefix + "{realm}", Prefix + "{realm}"}
+
+// SplitPath splits a request path under either prefix into the realm's name
+// and the rest (which starts with "/"); ok is false for other paths.
+func SplitPath(path string) (name, rest string, ok bool) {
+	for _, prefix := range []string{LegacyPrefix, Prefix} {
+		if after, found := strings.CutPrefix(path, prefix); found {
+			i := strings.IndexByte(after, '/')
+			if i <= 0 {
+				return "", "", false
+			}
+			return after[:i], after[i:], true
+		}
+	}
+	return "", "", false
+}
 
 // IssuerForPath returns the issuer of the prefix a request path came
 // through: AltIssuer under /realms/, the canonical Issuer otherwise (the

@@ -12,8 +12,8 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/crypto/keys"
 	"github.com/latchkey/latchkey/internal/crypto/password"
-	"github.com/latchkey/latchkey/internal/platform/ratelimit"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
+	"github.com/latchkey/latchkey/internal/platform/ratelimit"
 	"github.com/latchkey/latchkey/storage"
 )
 

@@ -17,8 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/server"
 	"github.com/latchkey/latchkey/internal/platform/tlsutil"
+	"github.com/latchkey/latchkey/internal/server"
+	"github.com/latchkey/latchkey/realm"
 )
 
 // defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is unset.
@@ -107,7 +108,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool) error {
 }
 
 func printDemo(cfg *config.Config, certFile string) {
-	iss := cfg.Server.PublicURL + "/auth/realms/" + config.DemoRealm
+	iss := cfg.Server.PublicURL + realm.LegacyPrefix + config.DemoRealm
 	fmt.Fprintf(os.Stderr, `
 Latchkey is running with the embedded demo config (no --config given).
 

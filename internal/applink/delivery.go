@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/platform/mail"
 	"github.com/latchkey/latchkey/internal/outbox"
+	"github.com/latchkey/latchkey/internal/platform/mail"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )

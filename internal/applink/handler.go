@@ -9,15 +9,14 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/latchkey/latchkey/internal/platform/httpx"
-	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
-	"github.com/latchkey/latchkey/oidc"
+	"github.com/latchkey/latchkey/internal/jsonapi"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Paths of the API, relative to a realm prefix (oidc.Prefixes) or the root.
+// Paths of the API, relative to a realm prefix (realm.RoutePrefixes) or the root.
 // Both spellings are served: the seed's with the trailing slash, and the one
 // clients tend to write.
 var paths = []string{"/generate-link-api/", "/generate-link-api"}
@@ -47,7 +46,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	api := &jsonapi.Endpoint{API: "generate-link", Realms: h.Realms, Proxies: h.Proxies, MaxBody: h.MaxBody,
 		Logger: h.logger(), HTTPS: true, Write: writeError}
 	handler := api.Handle(h.serve)
-	for _, prefix := range append(append([]string(nil), oidc.Prefixes...), "") {
+	for _, prefix := range append(append([]string(nil), realm.RoutePrefixes...), "") {
 		for _, p := range paths {
 			r.Handle(prefix+p, handler).Name(RouteName)
 		}

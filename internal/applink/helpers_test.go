@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testkit"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
+	"github.com/latchkey/latchkey/internal/testkit"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )

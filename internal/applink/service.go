@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/platform/metrics"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
+	"github.com/latchkey/latchkey/internal/platform/metrics"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )

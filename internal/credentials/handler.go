@@ -10,10 +10,10 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/latchkey/latchkey/internal/platform/httpx"
-	"github.com/latchkey/latchkey/internal/jsonapi"
-	"github.com/latchkey/latchkey/internal/platform/metrics"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
+	"github.com/latchkey/latchkey/internal/jsonapi"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
+	"github.com/latchkey/latchkey/internal/platform/metrics"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -81,14 +81,13 @@ func New(o Options) (*Handler, error) {
 	return &Handler{o: o}, nil
 }
 
-// Mount registers both APIs under every realm prefix (e.g. oidc.Prefixes,
-// which must contain the {realm} variable) and at the root for the default
-// realm. Every method is routed here, so that a wrong one gets the API's own
-// 405 instead of falling through to other routes.
-func (h *Handler) Mount(r *mux.Router, prefixes []string) {
+// Mount registers both APIs under every realm prefix and at the root for
+// the default realm. Every method is routed here, so that a wrong one gets
+// the API's own 405 instead of falling through to other routes.
+func (h *Handler) Mount(r *mux.Router) {
 	login := h.endpoint(apiUserLogin, nil, writeLoginError).Handle(h.observe(apiUserLogin, h.userLogin))
 	wf := h.endpoint(apiWFToken, checkWorkflow, writeWFError).Handle(h.observe(apiWFToken, h.generateUserToken))
-	for _, p := range append(append([]string(nil), prefixes...), "") {
+	for _, p := range append(append([]string(nil), realm.RoutePrefixes...), "") {
 		r.Handle(p+"/user/login", login).Name("user-login")
 		r.Handle(p+"/wf/{workflow:.*}", wf).Name("wf")
 	}

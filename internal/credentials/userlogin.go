@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/internal/jsonapi"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/realm"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/internal/jsonapi"
+	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/realm"
 )
 

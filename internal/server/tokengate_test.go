@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/testkit"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // gateRealms has every kind of caller: a service account with both API

@@ -7,7 +7,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/latchkey/latchkey/internal/credentials"
-	"github.com/latchkey/latchkey/oidc"
 )
 
 // mountCredentials mounts /user/login and /wf/generate-user-token per realm and at the root.
@@ -23,6 +22,6 @@ func (d *deps) mountCredentials(ctx context.Context, r *mux.Router) error {
 	if err != nil {
 		return err
 	}
-	h.Mount(r, oidc.Prefixes)
+	h.Mount(r)
 	return nil
 }

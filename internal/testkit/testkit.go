@@ -24,6 +24,7 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/server"
+	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage/bboltstore"
 )
 
@@ -169,7 +170,7 @@ func (e *Env) Client() *http.Client {
 }
 
 // Issuer returns the issuer of a realm.
-func (e *Env) Issuer(realm string) string { return e.URL + "/auth/realms/" + realm }
+func (e *Env) Issuer(name string) string { return e.URL + realm.LegacyPrefix + name }
 
 // LogBuffer collects every log line the server wrote, for tests that check
 // that no secret is ever logged.
