@@ -6,11 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/realm"
 )
 
-func newKeysCmd(load func() (*config.Config, error)) *cobra.Command {
+func newKeysCmd(load configLoader) *cobra.Command {
 	var realmName string
 	c := &cobra.Command{Use: "keys", Short: "Manage realm signing keys (the server must be stopped)"}
 	rotate := &cobra.Command{

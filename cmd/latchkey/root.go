@@ -16,6 +16,11 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// configLoader loads the configuration named by --config. Commands take it
+// rather than a loaded config because flags are parsed after the command
+// tree is built.
+type configLoader func() (*config.Config, error)
+
 func newRootCmd() *cobra.Command {
 	var configPath string
 	root := &cobra.Command{
@@ -26,7 +31,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&configPath, "config", "c", os.Getenv("LATCHKEY_CONFIG"),
 		"config file (YAML, TOML or JSON); empty: the embedded demo config")
-	load := func() (*config.Config, error) { return config.Load(configPath) }
+	load := configLoader(func() (*config.Config, error) { return config.Load(configPath) })
 	root.AddCommand(newServeCmd(load), newConfigCmd(load), newUserCmd(load), newKeysCmd(load), newVersionCmd())
 	return root
 }
@@ -46,7 +51,7 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-func newConfigCmd(load func() (*config.Config, error)) *cobra.Command {
+func newConfigCmd(load configLoader) *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Work with configuration files"}
 	c.AddCommand(&cobra.Command{
 		Use:   "check",

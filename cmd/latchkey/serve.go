@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,7 +26,7 @@ import (
 // defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is unset.
 const defaultMemoryLimit = 96 << 20
 
-func newServeCmd(load func() (*config.Config, error)) *cobra.Command {
+func newServeCmd(load configLoader) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server (without --config: the embedded demo realm)",
@@ -55,26 +56,12 @@ func serve(ctx context.Context, cfg *config.Config, demo bool) error {
 	defer store.Close()
 	srv, err := server.New(ctx, cfg, store, server.Options{Logger: logger})
 	if err != nil {
-		return err
+		return fmt.Errorf("start server: %w", err)
 	}
 
-	var tlsConfig *tls.Config
-	var certFile string
-	switch cfg.Server.TLS.Mode {
-	case config.TLSSelfSigned:
-		host, _, _ := net.SplitHostPort(cfg.Server.Listen)
-		cert, path, err := tlsutil.SelfSigned(filepath.Dir(cfg.Storage.Path), host)
-		if err != nil {
-			return err
-		}
-		certFile = path
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	case config.TLSFiles:
-		cert, err := tls.LoadX509KeyPair(cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
-		if err != nil {
-			return fmt.Errorf("server.tls: load certificate: %w", err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsConfig, certFile, err := serverTLS(cfg)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -100,11 +87,34 @@ func serve(ctx context.Context, cfg *config.Config, demo bool) error {
 	err = srv.Serve(ctx, ln, tlsConfig, 20*time.Second)
 	cancelWorkers()
 	srv.Wait()
-	if err != nil && !errors.Is(err, context.Canceled) && err.Error() != "http: Server closed" {
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	logger.Info("latchkey stopped")
 	return nil
+}
+
+// serverTLS returns the TLS configuration of cfg's server.tls.mode (nil: plain
+// HTTP) and, for a self-signed certificate, the file it was written to, which
+// clients must be told to trust.
+func serverTLS(cfg *config.Config) (tlsConfig *tls.Config, certFile string, err error) {
+	var cert tls.Certificate
+	switch cfg.Server.TLS.Mode {
+	case config.TLSSelfSigned:
+		host, _, _ := net.SplitHostPort(cfg.Server.Listen)
+		cert, certFile, err = tlsutil.SelfSigned(filepath.Dir(cfg.Storage.Path), host)
+		if err != nil {
+			return nil, "", fmt.Errorf("server.tls: self-signed certificate: %w", err)
+		}
+	case config.TLSFiles:
+		cert, err = tls.LoadX509KeyPair(cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("server.tls: load certificate: %w", err)
+		}
+	default:
+		return nil, "", nil
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, certFile, nil
 }
 
 func printDemo(cfg *config.Config, certFile string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -11,16 +12,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )
 
 // withRealm opens the store and builds the named realm for an admin command.
-func withRealm(load func() (*config.Config, error), name string, fn func(ctx context.Context, r *realm.Realm) error) error {
+func withRealm(load configLoader, name string, fn func(ctx context.Context, r *realm.Realm) error) error {
 	cfg, err := load()
 	if err != nil {
-		return err
+		return err // config.Load names the file and the problem
 	}
 	if name == "" {
 		name = cfg.DefaultRealm
@@ -33,7 +33,7 @@ func withRealm(load func() (*config.Config, error), name string, fn func(ctx con
 	ctx := context.Background()
 	reg, err := realm.Build(ctx, cfg, store, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("build realms: %w", err)
 	}
 	r, ok := reg.Get(name)
 	if !ok {
@@ -42,19 +42,34 @@ func withRealm(load func() (*config.Config, error), name string, fn func(ctx con
 	return fn(ctx, r)
 }
 
-func findUser(ctx context.Context, r *realm.Realm, email string) (storage.User, error) {
-	u, err := r.FindUser(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, fmt.Errorf("no user %q in realm %q", email, r.Name)
+// findUser looks login up as an email or a username, and says in which realm
+// it found nothing.
+func findUser(ctx context.Context, r *realm.Realm, login string) (storage.User, error) {
+	u, err := r.FindUser(ctx, login)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return storage.User{}, fmt.Errorf("no user %q in realm %q", login, r.Name)
+	case err != nil:
+		return storage.User{}, fmt.Errorf("find user %q in realm %q: %w", login, r.Name, err)
 	}
-	return u, err
+	return u, nil
 }
 
-func readPassword(cmd *cobra.Command, flag string) (string, error) {
+// givenPassword returns the password given by flag or else by
+// LATCHKEY_PASSWORD; ok is false when neither gives one.
+func givenPassword(flag string) (pw string, ok bool) {
 	if flag != "" {
-		return flag, nil
+		return flag, true
 	}
 	if pw := os.Getenv("LATCHKEY_PASSWORD"); pw != "" {
+		return pw, true
+	}
+	return "", false
+}
+
+// readPassword is givenPassword, falling back to a line of standard input.
+func readPassword(cmd *cobra.Command, flag string) (string, error) {
+	if pw, ok := givenPassword(flag); ok {
 		return pw, nil
 	}
 	fmt.Fprint(cmd.ErrOrStderr(), "Password (input is read from stdin): ")
@@ -65,134 +80,184 @@ func readPassword(cmd *cobra.Command, flag string) (string, error) {
 	return pw, nil
 }
 
+// userSubcommand builds a `user` subcommand; realmName points at the --realm
+// flag's value, which is parsed after the command is built.
+type userSubcommand func(load configLoader, realmName *string) *cobra.Command
+
 // extraUserCommands build further `user` subcommands. Other files of this
 // package append to it from init, so a feature adds its admin command without
-// editing newUserCmd. realmName points at the --realm flag's value.
-var extraUserCommands []func(load func() (*config.Config, error), realmName *string) *cobra.Command
+// editing newUserCmd.
+var extraUserCommands []userSubcommand
 
-func newUserCmd(load func() (*config.Config, error)) *cobra.Command {
+func newUserCmd(load configLoader) *cobra.Command {
 	var realmName string
 	c := &cobra.Command{Use: "user", Short: "Manage users (the server must be stopped)"}
 	c.PersistentFlags().StringVarP(&realmName, "realm", "r", "", "realm (default: defaultRealm)")
-
-	var pwFlag string
-	var roles []string
-	add := &cobra.Command{
-		Use: "add EMAIL", Short: "Create a user", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRealm(load, realmName, func(ctx context.Context, r *realm.Realm) error {
-				email, err := realm.NormalizeEmail(args[0])
-				if err != nil {
-					return err
-				}
-				u := r.NewUser(email, roles)
-				u.EmailVerified = true
-				if pwFlag != "" || os.Getenv("LATCHKEY_PASSWORD") != "" {
-					pw, _ := readPassword(cmd, pwFlag)
-					if err := r.CheckPasswordPolicy(pw); err != nil {
-						return err
-					}
-					if err := r.Store.CreateUser(ctx, u); err != nil {
-						return fmt.Errorf("create user: %w", err)
-					}
-					return r.SetPassword(ctx, u.ID, pw)
-				}
-				if err := r.Store.CreateUser(ctx, u); err != nil {
-					return fmt.Errorf("create user: %w", err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "created user %s (id %s) in realm %s\n", email, u.ID, r.Name)
-				return nil
-			})
-		},
+	subcommands := []userSubcommand{
+		newUserAddCmd, newSetPasswordCmd,
+		setEnabledCmd("disable", "Disable a user", false), setEnabledCmd("enable", "Enable a user", true),
+		newUnlockCmd, newListUsersCmd,
 	}
-	add.Flags().StringVar(&pwFlag, "password", "", "initial password (or env LATCHKEY_PASSWORD)")
-	add.Flags().StringSliceVar(&roles, "role", nil, "realm role (repeatable)")
-
-	setPw := &cobra.Command{
-		Use: "set-password EMAIL", Short: "Set a user's password", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRealm(load, realmName, func(ctx context.Context, r *realm.Realm) error {
-				u, err := findUser(ctx, r, args[0])
-				if err != nil {
-					return err
-				}
-				pw, err := readPassword(cmd, pwFlag)
-				if err != nil {
-					return err
-				}
-				if err := r.SetPassword(ctx, u.ID, pw); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "password of %s set\n", u.Email)
-				return nil
-			})
-		},
-	}
-	setPw.Flags().StringVar(&pwFlag, "password", "", "new password (or env LATCHKEY_PASSWORD, or stdin)")
-
-	enable := func(use string, on bool) *cobra.Command {
-		return &cobra.Command{
-			Use: use + " EMAIL", Short: strings.ToUpper(use[:1]) + use[1:] + " a user", Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return withRealm(load, realmName, func(ctx context.Context, r *realm.Realm) error {
-					u, err := findUser(ctx, r, args[0])
-					if err != nil {
-						return err
-					}
-					if err := r.SetEnabled(ctx, u.ID, on); err != nil {
-						return err
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "user %s %sd\n", u.Email, use)
-					return nil
-				})
-			},
-		}
-	}
-	unlock := &cobra.Command{
-		Use: "unlock EMAIL", Short: "Clear a user's brute-force lockout", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withRealm(load, realmName, func(ctx context.Context, r *realm.Realm) error {
-				u, err := findUser(ctx, r, args[0])
-				if err != nil {
-					return err
-				}
-				if err := r.ResetLoginFailures(ctx, u.ID); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %s unlocked\n", u.Email)
-				return nil
-			})
-		},
-	}
-	list := &cobra.Command{
-		Use: "list", Short: "List users",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withRealm(load, realmName, func(ctx context.Context, r *realm.Realm) error {
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tEMAIL\tENABLED\tVERIFIED\tROLES")
-				after := ""
-				for {
-					page, err := r.Store.ListUsers(ctx, r.Name, after, 500)
-					if err != nil {
-						return err
-					}
-					for _, u := range page {
-						roles := append([]string(nil), u.Roles...)
-						sort.Strings(roles)
-						fmt.Fprintf(tw, "%s\t%s\t%t\t%t\t%s\n", u.ID, u.Email, u.Enabled, u.EmailVerified, strings.Join(roles, ","))
-					}
-					if len(page) < 500 {
-						break
-					}
-					after = page[len(page)-1].ID
-				}
-				return tw.Flush()
-			})
-		},
-	}
-	c.AddCommand(add, setPw, enable("disable", false), enable("enable", true), unlock, list)
-	for _, extra := range extraUserCommands {
-		c.AddCommand(extra(load, &realmName))
+	for _, sub := range append(subcommands, extraUserCommands...) {
+		c.AddCommand(sub(load, &realmName))
 	}
 	return c
+}
+
+// userAction builds `user USE EMAIL`: it finds the user by email or username
+// and runs do on them, which returns the line to print. do's error is
+// prefixed with the command and the user, so that the message says what
+// failed for whom.
+func userAction(load configLoader, realmName *string, use, short string,
+	do func(ctx context.Context, cmd *cobra.Command, r *realm.Realm, u storage.User) (string, error)) *cobra.Command {
+	return &cobra.Command{
+		Use: use + " EMAIL", Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRealm(load, *realmName, func(ctx context.Context, r *realm.Realm) error {
+				u, err := findUser(ctx, r, args[0])
+				if err != nil {
+					return err
+				}
+				report, err := do(ctx, cmd, r, u)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", use, u.Email, err)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), report)
+				return nil
+			})
+		},
+	}
+}
+
+func newUserAddCmd(load configLoader, realmName *string) *cobra.Command {
+	var pwFlag string
+	var roles []string
+	c := &cobra.Command{
+		Use: "add EMAIL", Short: "Create a user", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRealm(load, *realmName, func(ctx context.Context, r *realm.Realm) error {
+				pw, hasPassword := givenPassword(pwFlag)
+				u, err := addUser(ctx, r, args[0], roles, pw, hasPassword)
+				if err != nil {
+					return fmt.Errorf("add user %q: %w", args[0], err)
+				}
+				// With a password the command prints nothing: that is its
+				// released output, which this cleanup keeps.
+				if !hasPassword {
+					fmt.Fprintf(cmd.OutOrStdout(), "created user %s (id %s) in realm %s\n", u.Email, u.ID, r.Name)
+				}
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&pwFlag, "password", "", "initial password (or env LATCHKEY_PASSWORD)")
+	c.Flags().StringSliceVar(&roles, "role", nil, "realm role (repeatable)")
+	return c
+}
+
+// addUser creates an enabled user whose email counts as verified (an
+// administrator vouches for it), with the password pw when hasPassword. The
+// password is checked against the realm's policy before the user is created,
+// so that a refused password leaves no user behind.
+func addUser(ctx context.Context, r *realm.Realm, email string, roles []string, pw string, hasPassword bool) (storage.User, error) {
+	email, err := realm.NormalizeEmail(email)
+	if err != nil {
+		return storage.User{}, err
+	}
+	if hasPassword {
+		if err := r.CheckPasswordPolicy(pw); err != nil {
+			return storage.User{}, err
+		}
+	}
+	u := r.NewUser(email, roles)
+	u.EmailVerified = true
+	if err := r.Store.CreateUser(ctx, u); err != nil {
+		return storage.User{}, err
+	}
+	if hasPassword {
+		if err := r.SetPassword(ctx, u.ID, pw); err != nil {
+			return storage.User{}, fmt.Errorf("user %s created, but without a password: %w", u.ID, err)
+		}
+	}
+	return u, nil
+}
+
+func newSetPasswordCmd(load configLoader, realmName *string) *cobra.Command {
+	var pwFlag string
+	c := userAction(load, realmName, "set-password", "Set a user's password",
+		func(ctx context.Context, cmd *cobra.Command, r *realm.Realm, u storage.User) (string, error) {
+			pw, err := readPassword(cmd, pwFlag)
+			if err != nil {
+				return "", err
+			}
+			if err := r.SetPassword(ctx, u.ID, pw); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("password of %s set", u.Email), nil
+		})
+	c.Flags().StringVar(&pwFlag, "password", "", "new password (or env LATCHKEY_PASSWORD, or stdin)")
+	return c
+}
+
+// setEnabledCmd builds `user enable` or `user disable`; use is the verb.
+func setEnabledCmd(use, short string, enabled bool) userSubcommand {
+	return func(load configLoader, realmName *string) *cobra.Command {
+		return userAction(load, realmName, use, short,
+			func(ctx context.Context, _ *cobra.Command, r *realm.Realm, u storage.User) (string, error) {
+				if err := r.SetEnabled(ctx, u.ID, enabled); err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("user %s %sd", u.Email, use), nil
+			})
+	}
+}
+
+func newUnlockCmd(load configLoader, realmName *string) *cobra.Command {
+	return userAction(load, realmName, "unlock", "Clear a user's brute-force lockout",
+		func(ctx context.Context, _ *cobra.Command, r *realm.Realm, u storage.User) (string, error) {
+			if err := r.ResetLoginFailures(ctx, u.ID); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("user %s unlocked", u.Email), nil
+		})
+}
+
+func newListUsersCmd(load configLoader, realmName *string) *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: "List users",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRealm(load, *realmName, func(ctx context.Context, r *realm.Realm) error {
+				if err := listUsers(ctx, r, cmd.OutOrStdout()); err != nil {
+					return fmt.Errorf("list users of realm %s: %w", r.Name, err)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+// listPageSize bounds the users read per store call, so that listing a large
+// realm never holds them all in memory at once.
+const listPageSize = 500
+
+// listUsers writes the realm's users as a table, in ID order.
+func listUsers(ctx context.Context, r *realm.Realm, w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tENABLED\tVERIFIED\tROLES")
+	for after := ""; ; {
+		page, err := r.Store.ListUsers(ctx, r.Name, after, listPageSize)
+		if err != nil {
+			return err
+		}
+		for _, u := range page {
+			roles := append([]string(nil), u.Roles...)
+			sort.Strings(roles)
+			fmt.Fprintf(tw, "%s\t%s\t%t\t%t\t%s\n", u.ID, u.Email, u.Enabled, u.EmailVerified, strings.Join(roles, ","))
+		}
+		if len(page) < listPageSize {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	return tw.Flush()
 }
