@@ -15,10 +15,7 @@ import (
 // the mail handed to the loopback SMTP server (pooled connections).
 func BenchmarkIssueLink(b *testing.B) {
 	env := testkit.New(b, testConfig)
-	svc, ok := env.Server.OIDC.Links().(*magiclink.Service)
-	if !ok {
-		b.Fatal("the server's link sender is not the magic-link service")
-	}
+	svc := env.Server.MagicLinks
 	rl, _ := env.Server.Realms.Get("acme")
 	var n atomic.Int64
 	ctx := context.Background()

@@ -24,10 +24,9 @@ const (
 type Options struct {
 	// Realms are parsed for their mail templates at construction.
 	Realms *realm.Registry
-	// Providers returns the OIDC providers. It is called per request because
-	// the Service is built before the providers (they take it as their
-	// oidc.LinkSender).
-	Providers func() *oidc.Providers
+	// Providers are the realms' OIDC providers, which complete the
+	// authorizations links carry.
+	Providers *oidc.Providers
 	// Mailer returns the sender for a realm's SMTP settings.
 	Mailer func(*realm.Realm) (mail.Sender, error)
 	Logger *slog.Logger
@@ -35,7 +34,7 @@ type Options struct {
 
 // Service issues, mails and redeems magic links. It is safe for concurrent use.
 type Service struct {
-	providers func() *oidc.Providers
+	providers *oidc.Providers
 	mailer    func(*realm.Realm) (mail.Sender, error)
 	logger    *slog.Logger
 	templates map[string]*mail.Template
@@ -67,13 +66,7 @@ func NewService(o Options) (*Service, error) {
 }
 
 // provider returns the OIDC provider of an enabled realm.
-func (s *Service) provider(name string) (*oidc.Provider, bool) {
-	ps := s.providers()
-	if ps == nil {
-		return nil, false
-	}
-	return ps.Get(name)
-}
+func (s *Service) provider(name string) (*oidc.Provider, bool) { return s.providers.Get(name) }
 
 // errNoUser means the link's user does not exist (and may not be created) or
 // is disabled.

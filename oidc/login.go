@@ -28,7 +28,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	purpose := "login:" + a.ID
 	page := ui.Page{
 		Title: "Sign in", Heading: "Sign in to " + p.realm.DisplayName, RealmName: p.realm.DisplayName,
-		Action: p.loginURL(ctx, a.ID), Email: a.LoginHint, ShowLink: p.opts.Links != nil,
+		Action: p.loginURL(ctx, a.ID), Email: a.LoginHint, ShowLink: p.loginLinks() != nil,
 		// A successful POST redirects (via the callback) to the client.
 		FormTargets: []string{ui.FormTarget(a.RedirectURI)},
 	}
@@ -51,7 +51,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	login := r.PostFormValue("username")
 	page.Email = login
-	emailLink := r.PostFormValue("action") == "email-link" && p.opts.Links != nil
+	emailLink := r.PostFormValue("action") == "email-link" && p.loginLinks() != nil
 	// The realm's rate limits guard the page as they guard the JSON APIs,
 	// with the same keys, so one budget covers every entry point: per IP for
 	// both posts, per account for passwords (the link sender applies its own
@@ -123,7 +123,7 @@ func (p *Provider) sendLoginLink(w http.ResponseWriter, r *http.Request, a stora
 	params := AuthParams{ClientID: a.ClientID, RedirectURI: a.RedirectURI, Scopes: a.Scopes, ResponseType: a.ResponseType,
 		ResponseMode: a.ResponseMode, State: a.State, Nonce: a.Nonce, CodeChallenge: a.CodeChallenge,
 		CodeChallengeMethod: a.CodeChallengeMethod}
-	if err := p.opts.Links.SendLoginLink(r.Context(), p.realm, email, params); err != nil {
+	if err := p.loginLinks().SendLoginLink(r.Context(), p.realm, email, params); err != nil {
 		p.opts.Logger.WarnContext(r.Context(), "send sign-in link from login page", "realm", p.realm.Name, "error", err)
 	}
 	// The same answer whether or not the account exists, so the page cannot be

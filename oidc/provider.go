@@ -37,7 +37,8 @@ const (
 
 // LinkSender sends a sign-in link that completes the given authorization
 // request; the login page's "email me a sign-in link" button uses it. The
-// magic-link package implements it (wired in cmd, avoiding an import cycle).
+// magic-link package implements it on top of these providers, so it is
+// handed over after both exist (Providers.OfferLoginLinks).
 type LinkSender interface {
 	SendLoginLink(ctx context.Context, r *realm.Realm, email string, params AuthParams) error
 }
@@ -47,8 +48,6 @@ type Options struct {
 	Logger  *slog.Logger
 	Proxies *httpx.Proxies
 	CSRF    *httpx.CSRF
-	// Links, when set, enables the login page's "email me a sign-in link".
-	Links LinkSender
 	// MaxBody is the request body cap (server.maxBodyBytes). Larger bodies get
 	// 413 in OAuth's error shape; the library alone would answer 400 "error
 	// parsing form".
@@ -63,6 +62,7 @@ type Provider struct {
 	handler http.Handler
 	storage *opStorage
 	opts    *Options
+	set     *Providers
 	// discovery holds the rendered discovery document of each issuer.
 	discovery map[string][]byte
 }
@@ -72,6 +72,8 @@ type Providers struct {
 	byRealm map[string]*Provider
 	opts    *Options
 	reg     *realm.Registry
+	// links sends the login page's sign-in links (nil: not offered).
+	links LinkSender
 }
 
 // New builds one provider per realm of the registry. It does no I/O beyond
@@ -79,7 +81,7 @@ type Providers struct {
 func New(ctx context.Context, reg *realm.Registry, opts Options) (*Providers, error) {
 	ps := &Providers{byRealm: map[string]*Provider{}, opts: &opts, reg: reg}
 	for _, r := range reg.All() {
-		p, err := newProvider(ctx, r, ps.opts)
+		p, err := newProvider(ctx, r, ps)
 		if err != nil {
 			return nil, fmt.Errorf("build OIDC provider of realm %q: %w", r.Name, err)
 		}
@@ -100,12 +102,13 @@ func (ps *Providers) Get(name string) (*Provider, bool) {
 // Realm returns the provider's realm.
 func (p *Provider) Realm() *realm.Realm { return p.realm }
 
-func newProvider(ctx context.Context, r *realm.Realm, opts *Options) (*Provider, error) {
+func newProvider(ctx context.Context, r *realm.Realm, set *Providers) (*Provider, error) {
+	opts := set.opts
 	key, err := r.Store.RealmSecret(ctx, r.Name, "oidc-crypto-key", randomBytes(32))
 	if err != nil {
 		return nil, fmt.Errorf("load crypto key: %w", err)
 	}
-	p := &Provider{realm: r, opts: opts}
+	p := &Provider{realm: r, opts: opts, set: set}
 	p.storage = &opStorage{p: p}
 	cfg := &op.Config{
 		CryptoKeyId:              "1",

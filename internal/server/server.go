@@ -22,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/internal/platform/metrics"
+	"github.com/latchkey/latchkey/magiclink"
 	"github.com/latchkey/latchkey/oidc"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
@@ -38,14 +39,17 @@ type Options struct {
 
 // Server is an assembled Latchkey.
 type Server struct {
-	Config  *config.Config
-	Store   storage.Store
-	Realms  *realm.Registry
-	OIDC    *oidc.Providers
-	Proxies *httpx.Proxies
+	Config *config.Config
+	Store  storage.Store
+	Realms *realm.Registry
+	OIDC   *oidc.Providers
+	// MagicLinks issues and redeems the realms' magic links.
+	MagicLinks *magiclink.Service
+	Proxies    *httpx.Proxies
 	// Handler serves every route, wrapped in the request middleware.
 	Handler http.Handler
 
+	csrf    *httpx.CSRF
 	logger  *slog.Logger
 	opts    Options
 	workers []func(context.Context)
@@ -80,13 +84,10 @@ func New(ctx context.Context, cfg *config.Config, store storage.Store, opts Opti
 	if err != nil {
 		return nil, fmt.Errorf("load CSRF key: %w", err)
 	}
-	csrf := &httpx.CSRF{Key: csrfKey, CookieName: "LATCHKEY_CSRF", Secure: s.Proxies.IsHTTPS}
-	deps := &deps{server: s, csrf: csrf}
-	oidcOpts := oidc.Options{Logger: opts.Logger, Proxies: s.Proxies, CSRF: csrf, MaxBody: cfg.Server.MaxBodyBytes}
-	if err := deps.beforeOIDC(ctx, &oidcOpts); err != nil {
-		return nil, err
-	}
-	if s.OIDC, err = oidc.New(ctx, s.Realms, oidcOpts); err != nil {
+	s.csrf = &httpx.CSRF{Key: csrfKey, CookieName: "LATCHKEY_CSRF", Secure: s.Proxies.IsHTTPS}
+	s.OIDC, err = oidc.New(ctx, s.Realms, oidc.Options{Logger: opts.Logger, Proxies: s.Proxies, CSRF: s.csrf,
+		MaxBody: cfg.Server.MaxBodyBytes})
+	if err != nil {
 		return nil, err
 	}
 
@@ -95,21 +96,11 @@ func New(ctx context.Context, cfg *config.Config, store storage.Store, opts Opti
 		_, ok := s.Realms.Get(name)
 		return ok
 	}))
-	r.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "UP"})
-	}).Methods(http.MethodGet, http.MethodHead).Name("health-live")
-	r.HandleFunc("/health/ready", func(w http.ResponseWriter, r *http.Request) {
-		if err := store.Ping(r.Context()); err != nil {
-			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "DOWN"})
-			return
+	for _, mount := range s.parts() {
+		if err := mount(ctx, r); err != nil {
+			return nil, err
 		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "UP"})
-	}).Methods(http.MethodGet, http.MethodHead).Name("health-ready")
-	r.Handle("/metrics", metrics.Handler()).Methods(http.MethodGet).Name("metrics")
-	if err := deps.mountAPIs(ctx, r); err != nil {
-		return nil, err
 	}
-	s.OIDC.Mount(r) // last: its protocol route is a per-realm catch-all
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "Not found"})
 	})

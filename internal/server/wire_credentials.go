@@ -10,14 +10,14 @@ import (
 )
 
 // mountCredentials mounts /user/login and /wf/generate-user-token per realm and at the root.
-func (d *deps) mountCredentials(ctx context.Context, r *mux.Router) error {
-	keys, err := credentials.LoadAPIKeys(d.server.Config.Storage.Path)
+func (s *Server) mountCredentials(_ context.Context, r *mux.Router) error {
+	keys, err := credentials.LoadAPIKeys(s.Config.Storage.Path)
 	if err != nil {
 		return fmt.Errorf("load API key secret: %w", err)
 	}
 	h, err := credentials.New(credentials.Options{
-		Realms: d.server.Realms, Proxies: d.server.Proxies, Logger: d.server.logger,
-		MaxBody: d.server.Config.Server.MaxBodyBytes, APIKeys: keys,
+		Realms: s.Realms, Proxies: s.Proxies, Logger: s.logger,
+		MaxBody: s.Config.Server.MaxBodyBytes, APIKeys: keys,
 	})
 	if err != nil {
 		return err

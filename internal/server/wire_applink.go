@@ -13,11 +13,10 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// mountLinkAPI mounts /generate-link-api/ per realm and at the root, and adds
+// mountAppLinks mounts /generate-link-api/ per realm and at the root, and adds
 // the outbox worker (which delivers the API's workflows) to the server's
 // background workers.
-func (d *deps) mountLinkAPI(ctx context.Context, r *mux.Router) error {
-	s := d.server
+func (s *Server) mountAppLinks(_ context.Context, r *mux.Router) error {
 	worker := outbox.New(s.Store, outbox.Options{Logger: s.logger, Now: s.opts.Now})
 	senders := mail.NewCache(s.logger)
 	deliveries := &applink.Deliveries{Realms: s.Realms, Mailer: func(rl *realm.Realm) mail.Sender {
@@ -32,12 +31,8 @@ func (d *deps) mountLinkAPI(ctx context.Context, r *mux.Router) error {
 	h := &applink.Handler{
 		Realms:  s.Realms,
 		Service: &applink.Service{Notify: worker.Notify},
-		// The providers exist by now, but are looked up per request so that
-		// this wiring does not depend on the order of New's steps.
+		// Browser callers authenticate with the realm's SSO session.
 		Sessions: func(ctx context.Context, r *http.Request, name string) (storage.User, bool) {
-			if s.OIDC == nil {
-				return storage.User{}, false
-			}
 			p, ok := s.OIDC.Get(name)
 			if !ok {
 				return storage.User{}, false
@@ -55,10 +50,4 @@ func (d *deps) mountLinkAPI(ctx context.Context, r *mux.Router) error {
 		_ = senders.Close() // idle SMTP connections
 	})
 	return nil
-}
-
-// mailConfig maps a realm's effective SMTP settings to the mail package's.
-func mailConfig(c realm.SMTP) mail.Config {
-	return mail.Config{Host: c.Host, Port: c.Port, From: c.From, Username: c.Username,
-		Password: c.Password, Security: c.Security, Timeout: c.Timeout}
 }
