@@ -3,7 +3,7 @@ package outbox_test
 import (
 	"context"
 	"errors"
-	"log/slog"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,49 +11,56 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/outbox"
-	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/testkit/clock"
+	"github.com/latchkey/latchkey/internal/testkit/logbuf"
+	"github.com/latchkey/latchkey/internal/testkit/poll"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/bboltstore"
+	"github.com/latchkey/latchkey/storage/bboltstore/bolttest"
 )
 
+// wait bounds every wait for the worker.
+const wait = 5 * time.Second
+
+// fixture is a worker over a real bbolt store, with the test kit's clock and
+// log buffer and no server.
 type fixture struct {
 	store *bboltstore.Store
-	clock *testkit.Clock
-	logs  *testkit.LogBuffer
+	clock *clock.Clock
+	logs  *logbuf.Buffer
 	w     *outbox.Worker
 	stop  func()
+	// looks counts the worker's reads of its clock: it reads it once each
+	// time it lists the due entries (and when it reschedules a failed
+	// attempt, which the tests that count looks do not have).
+	looks atomic.Int64
 }
 
 // start opens a real bbolt store in a temp dir and runs a worker over it;
 // register handlers with reg before it runs.
 func start(t *testing.T, opts outbox.Options, reg func(w *outbox.Worker)) *fixture {
 	t.Helper()
-	c := &testkit.Clock{}
-	store, err := bboltstore.Open(t.TempDir()+"/outbox.db", bboltstore.Options{Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
+	f := &fixture{clock: clock.New(), logs: &logbuf.Buffer{}}
+	// Opened first, so that its cleanup (check and close) runs after the
+	// worker's stop below.
+	f.store = bolttest.Open(t, f.clock.Now)
+	opts.Logger = f.logs.Logger()
+	opts.Now = func() time.Time {
+		f.looks.Add(1)
+		return f.clock.Now()
 	}
-	logs := &testkit.LogBuffer{}
-	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts.Now = c.Now
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 20 * time.Millisecond
 	}
-	w := outbox.New(store, opts)
-	reg(w)
+	f.w = outbox.New(f.store, opts)
+	reg(f.w)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { w.Run(ctx); close(done) }()
+	go func() { f.w.Run(ctx); close(done) }()
 	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(func() {
-		stop()
-		if err := store.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
-		}
-		store.Close()
-	})
-	return &fixture{store: store, clock: c, logs: logs, w: w, stop: stop}
+	f.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(f.stop)
+	return f
 }
 
 func (f *fixture) enqueue(t *testing.T, kind string, payloads ...string) {
@@ -77,15 +84,15 @@ func (f *fixture) all(t *testing.T) []storage.OutboxEntry {
 	return es
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitLooks waits until the worker has listed the due entries n more times,
+// in a run without failed attempts: each listing after the first of them
+// starts when the one before has started every attempt it was going to
+// (the worker's loop is sequential), so n looks are n-1 whole passes over
+// the queue that began after this call.
+func (f *fixture) waitLooks(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	from := f.looks.Load()
+	poll.Until(t, wait, fmt.Sprintf("%d more looks at the queue", n), func() bool { return f.looks.Load() >= from+int64(n) })
 }
 
 // scripted returns a handler whose attempts return errs in order (nil when
@@ -121,8 +128,8 @@ func TestDeliverAndDelete(t *testing.T) {
 	h := &scripted{}
 	f := start(t, outbox.Options{PollInterval: time.Hour}, func(w *outbox.Worker) { w.Register("k", h) })
 	f.enqueue(t, "k", "one", "two", "three")
-	waitFor(t, "three deliveries", func() bool { return h.attempts() == 3 })
-	waitFor(t, "an empty queue", func() bool { return len(f.all(t)) == 0 })
+	poll.Until(t, wait, "three deliveries", func() bool { return h.attempts() == 3 })
+	poll.Until(t, wait, "an empty queue", func() bool { return len(f.all(t)) == 0 })
 }
 
 func TestRetryBackoffAndGiveUp(t *testing.T) {
@@ -131,7 +138,7 @@ func TestRetryBackoffAndGiveUp(t *testing.T) {
 	f := start(t, outbox.Options{}, func(w *outbox.Worker) { w.Register("k", h) })
 	f.enqueue(t, "k", "p")
 	for attempt, wantWait := range []time.Duration{time.Minute, 2 * time.Minute} {
-		waitFor(t, "a recorded failure", func() bool {
+		poll.Until(t, wait, "a recorded failure", func() bool {
 			es := f.all(t)
 			return len(es) == 1 && es[0].Attempts == attempt+1
 		})
@@ -144,7 +151,7 @@ func TestRetryBackoffAndGiveUp(t *testing.T) {
 		}
 		f.clock.Advance(wantWait)
 	}
-	waitFor(t, "the entry to be given up", func() bool { return len(f.all(t)) == 0 })
+	poll.Until(t, wait, "the entry to be given up", func() bool { return len(f.all(t)) == 0 })
 	if h.attempts() != 3 {
 		t.Errorf("attempts = %d, want MaxAttempts 3", h.attempts())
 	}
@@ -174,7 +181,7 @@ func TestAbandoned(t *testing.T) {
 				}
 			})
 			f.enqueue(t, tt.kind, "p")
-			waitFor(t, "the entry to be dropped", func() bool { return len(f.all(t)) == 0 })
+			poll.Until(t, wait, "the entry to be dropped", func() bool { return len(f.all(t)) == 0 })
 			if logs := f.logs.String(); !strings.Contains(logs, "delivery given up") || !strings.Contains(logs, tt.wantLog) {
 				t.Errorf("logs lack the give-up line with %q: %s", tt.wantLog, logs)
 			}
@@ -204,18 +211,18 @@ func TestBoundedConcurrency(t *testing.T) {
 	})
 	f := start(t, outbox.Options{Concurrency: limit}, func(w *outbox.Worker) { w.Register("k", h) })
 	f.enqueue(t, "k", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
-	waitFor(t, "the slots to fill", func() bool { return running.Load() == limit })
-	time.Sleep(50 * time.Millisecond) // a few polls: nothing more may start
+	poll.Until(t, wait, "the slots to fill", func() bool { return running.Load() == limit })
+	f.waitLooks(t, 3) // two whole passes with every slot busy: nothing more may start
 	if p := peak.Load(); p != limit {
 		t.Fatalf("peak concurrency %d, want %d", p, limit)
 	}
 	close(release)
-	waitFor(t, "all ten", func() bool { return done.Load() >= 10 })
+	poll.Until(t, wait, "all ten", func() bool { return done.Load() >= 10 })
 	if p := peak.Load(); p != limit {
 		t.Errorf("peak concurrency %d, want %d", p, limit)
 	}
-	waitFor(t, "an empty queue", func() bool { return len(f.all(t)) == 0 })
-	time.Sleep(50 * time.Millisecond) // a few more polls: nothing may run again
+	poll.Until(t, wait, "an empty queue", func() bool { return len(f.all(t)) == 0 })
+	f.waitLooks(t, 3) // two more whole passes: nothing may run again
 	if n := done.Load(); n != 10 {
 		t.Errorf("%d attempts for 10 entries, want 10 (one process must not deliver an entry twice)", n)
 	}
@@ -251,7 +258,7 @@ func TestAttemptTimeout(t *testing.T) {
 	})
 	f := start(t, outbox.Options{}, func(w *outbox.Worker) { w.Register("k", h) })
 	f.enqueue(t, "k", "p")
-	waitFor(t, "the timed-out attempt to be recorded", func() bool {
+	poll.Until(t, wait, "the timed-out attempt to be recorded", func() bool {
 		es := f.all(t)
 		return len(es) == 1 && es[0].Attempts == 1 && strings.Contains(es[0].LastError, "deadline exceeded")
 	})

@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -27,22 +26,30 @@ func (c Call) JSON() map[string]any {
 	return m
 }
 
-// Do sends req with c and reads the answer.
+// Do sends req with c and reads the answer; a transport or read error
+// fails the test.
 func Do(t testing.TB, c *http.Client, req *http.Request) Call {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Redacted(), err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body of %s %s: %v", req.Method, req.URL.Redacted(), err)
+	}
 	return Call{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 }
 
-// PostJSON posts body as JSON to u, with a bearer token when one is given.
-func PostJSON(t testing.TB, c *http.Client, u, bearer, body string) Call {
+// SendJSON sends body (Content-Type application/json) to u with method, with
+// a bearer token when one is given.
+func SendJSON(t testing.TB, c *http.Client, method, u, bearer, body string) Call {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("new request %s %q: %v", method, u, err)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
@@ -50,12 +57,28 @@ func PostJSON(t testing.TB, c *http.Client, u, bearer, body string) Call {
 	return Do(t, c, req)
 }
 
-// ServiceToken is a client_credentials access token of a confidential client.
+// PostJSON posts body as JSON to u, with a bearer token when one is given.
+func PostJSON(t testing.TB, c *http.Client, u, bearer, body string) Call {
+	t.Helper()
+	return SendJSON(t, c, http.MethodPost, u, bearer, body)
+}
+
+// ServiceToken is a client_credentials access token of a confidential
+// client, which authenticates with HTTP Basic (client_secret_basic, the
+// method every server must support). Anything but a 200 with an access
+// token fails the test.
 func (e *Env) ServiceToken(t testing.TB, realm, clientID, secret string) string {
 	t.Helper()
-	tr := e.Token(t, e.Client(), realm, url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {secret}})
-	if tr.AccessToken == "" {
-		t.Fatalf("client_credentials of %s in realm %s: status %d error %q", clientID, realm, tr.Status, tr.Error)
+	req, _ := http.NewRequest(http.MethodPost, e.Issuer(realm)+"/protocol/openid-connect/token",
+		strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic.
+	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+	r := Do(t, e.Client(), req)
+	var tr TokenResponse
+	_ = json.Unmarshal([]byte(r.Body), &tr)
+	if r.Status != http.StatusOK || tr.AccessToken == "" {
+		t.Fatalf("client_credentials of %s in realm %s = %d %s, want 200 with an access token", clientID, realm, r.Status, r.Body)
 	}
 	return tr.AccessToken
 }
@@ -111,23 +134,4 @@ func (e *Env) SetUserEnabled(t testing.TB, realm, email string, enabled bool) st
 		t.Fatalf("update user %s: %v", email, err)
 	}
 	return u
-}
-
-// Claims decodes a JWT's payload without verifying it (tests verify
-// signatures separately, with go-oidc or go-jose).
-func Claims(t testing.TB, raw string) map[string]any {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("%q is not a compact JWS", raw)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("decode JWT payload: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("decode JWT claims: %v", err)
-	}
-	return m
 }

@@ -1,10 +1,16 @@
 // Package testkit is the one test kit of every package's tests. New boots a
 // complete Latchkey: a bbolt file in t.TempDir(), the real server on an
 // httptest TLS listener, an in-process SMTP server on loopback that captures
-// mail (MailServer, also usable alone), and a movable Clock. Env's helpers
-// speak the protocols the way clients do (ServiceToken, Userinfo, Introspect,
-// Revoke, LoginCode, Token, PostJSON). Nothing in it is a mock of Latchkey's
-// own code.
+// mail (MailServer), a movable Clock and a LogBuffer of everything the server
+// logged. Env's helpers speak the protocols the way clients do (ServiceToken,
+// Userinfo, Introspect, Revoke, LoginCode, Token, JWKS, VerifyJWT, PostJSON).
+// Nothing in it is a mock of Latchkey's own code.
+//
+// The parts that need no server live in subpackages that import nothing of
+// Latchkey, so that unit tests of packages the server is built from can use
+// them without an import cycle or a server: clock (the Clock, also
+// storage/bboltstore/bolttest's), smtptest (the SMTP server), logbuf (the
+// log buffer) and poll (waiting for a condition).
 package testkit
 
 import (
@@ -16,7 +22,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,18 +29,19 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/server"
+	"github.com/latchkey/latchkey/internal/testkit/clock"
+	"github.com/latchkey/latchkey/internal/testkit/logbuf"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage/bboltstore"
 )
 
-// Clock is a settable clock: real time plus an offset tests advance.
-type Clock struct{ offset atomic.Int64 }
+// Clock is the kit's clock (package clock). Env's follows real time plus
+// what tests Advance it by.
+type Clock = clock.Clock
 
-// Now returns the current (shifted) time.
-func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+// LogBuffer collects every log line the server wrote, for tests that check
+// that no secret is ever logged (package logbuf).
+type LogBuffer = logbuf.Buffer
 
 // Env is a running Latchkey.
 type Env struct {
@@ -80,7 +86,7 @@ func New(t testing.TB, yamlConfig string, opts ...Options) *Env {
 	}
 	// zitadel/oidc logs through slog.Default; keep its info lines out of test output.
 	slog.SetDefault(slog.New(slog.NewTextHandler(logSink(), &slog.HandlerOptions{Level: slog.LevelWarn})))
-	e := &Env{T: t, Config: cfg, Clock: &Clock{}, Logs: &LogBuffer{}}
+	e := &Env{T: t, Config: cfg, Clock: clock.New(), Logs: &LogBuffer{}}
 	var h atomic.Pointer[http.Handler]
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hp := h.Load(); hp != nil {
@@ -120,7 +126,7 @@ func (e *Env) start(cfg *config.Config, h *atomic.Pointer[http.Handler]) {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.MultiWriter(e.Logs, logSink()), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := e.Logs.Logger(logSink())
 	srv, err := server.New(context.Background(), cfg, store, server.Options{Logger: logger, Now: e.Clock.Now, SweepInterval: time.Hour})
 	if err != nil {
 		store.Close()
@@ -171,27 +177,6 @@ func (e *Env) Client() *http.Client {
 
 // Issuer returns the issuer of a realm.
 func (e *Env) Issuer(name string) string { return e.URL + realm.LegacyPrefix + name }
-
-// LogBuffer collects every log line the server wrote, for tests that check
-// that no secret is ever logged.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-// Write implements io.Writer.
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns everything logged so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 var randCounter atomic.Int64
 

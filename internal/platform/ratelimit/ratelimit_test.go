@@ -5,27 +5,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testkit/clock"
 )
 
-// clock is a manually moved clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock is the kit's clock standing still at T0 (2030-06-01 12:00 UTC).
+func newClock() *clock.Clock { return clock.At(clock.T0) }
 
 func TestNewUnlimited(t *testing.T) {
 	tests := []struct {

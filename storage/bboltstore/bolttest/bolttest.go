@@ -1,43 +1,28 @@
 // Package bolttest gives unit tests the real bbolt store — in t.TempDir(),
-// checked for consistency and closed at cleanup — and a manually moved clock.
-// It imports nothing but the store, so any package's tests can use it without
-// an import cycle (internal/testkit, which boots the whole server, cannot).
+// checked for consistency and closed at cleanup — and the test kit's clock
+// standing still at T0. It imports nothing but the store and
+// internal/testkit/clock, so any package's tests can use it without an import
+// cycle (internal/testkit, which boots the whole server, cannot).
 package bolttest
 
 import (
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/testkit/clock"
 	"github.com/latchkey/latchkey/storage/bboltstore"
 )
 
 // T0 is a fixed starting instant, so that durations in tests are exact.
-var T0 = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+var T0 = clock.T0
 
-// Clock is a manually moved clock, safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is the test kit's clock (internal/testkit/clock), which only moves
+// when a test advances it.
+type Clock = clock.Clock
 
 // NewClock returns a clock standing at T0.
-func NewClock() *Clock { return &Clock{now: T0} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func NewClock() *Clock { return clock.At(T0) }
 
 // Open opens a store in t.TempDir() whose expiry checks use now (nil: the
 // real clock). At cleanup it runs the store's consistency check (bbolt's

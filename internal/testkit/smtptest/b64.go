@@ -1,4 +1,4 @@
-package testkit
+package smtptest
 
 import (
 	"encoding/base64"
