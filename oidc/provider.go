@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gorilla/mux"
 	"github.com/rs/cors"
@@ -63,8 +64,9 @@ type Provider struct {
 	storage *opStorage
 	opts    *Options
 	set     *Providers
-	// discovery holds the rendered discovery document of each issuer.
-	discovery map[string][]byte
+	// discovery holds the rendered discovery document of each issuer; it is
+	// swapped whole when the keys are reloaded.
+	discovery atomic.Pointer[map[string][]byte]
 }
 
 // Providers holds the provider of every realm.
@@ -228,7 +230,7 @@ func (p *Provider) buildDiscovery(ctx context.Context) error {
 		}
 		docs[iss] = b
 	}
-	p.discovery = docs
+	p.discovery.Store(&docs)
 	return nil
 }
 
@@ -271,6 +273,9 @@ func (p *Provider) discoveryDocument(ctx context.Context, iss string) ([]byte, e
 	return b, nil
 }
 
+// discoveryOf returns the discovery document of one of the realm's issuers.
+func (p *Provider) discoveryOf(iss string) []byte { return (*p.discovery.Load())[iss] }
+
 // RefreshKeys reloads the realm's keys from storage (after a rotation) and
 // rebuilds the cached documents.
 func (p *Provider) RefreshKeys(ctx context.Context) error {
@@ -281,7 +286,7 @@ func (p *Provider) RefreshKeys(ctx context.Context) error {
 }
 
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
-	writeCachedJSON(w, p.discovery[p.realm.IssuerForPath(r.URL.Path)])
+	writeCachedJSON(w, p.discoveryOf(p.realm.IssuerForPath(r.URL.Path)))
 }
 
 func (p *Provider) serveJWKS(w http.ResponseWriter, _ *http.Request) {

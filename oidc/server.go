@@ -23,7 +23,7 @@ var _ op.ExtendedLegacyServer = (*server)(nil)
 
 // Discovery answers with the document of the request's issuer.
 func (s *server) Discovery(ctx context.Context, _ *op.Request[struct{}]) (*op.Response, error) {
-	return op.NewResponse(json.RawMessage(s.p.discovery[s.p.issuer(ctx)])), nil
+	return op.NewResponse(json.RawMessage(s.p.discoveryOf(s.p.issuer(ctx)))), nil
 }
 
 // Keys answers with the realm's JWKS (public halves only).

@@ -35,6 +35,9 @@ type Options struct {
 	Now func() time.Time
 	// SweepInterval is how often expired records are deleted (default 1m).
 	SweepInterval time.Duration
+	// KeyRefreshInterval is how often signing keys are re-read from the
+	// store (default 10s), so rotations made elsewhere take effect.
+	KeyRefreshInterval time.Duration
 }
 
 // Server is an assembled Latchkey.
@@ -67,6 +70,9 @@ func New(ctx context.Context, cfg *config.Config, store storage.Store, opts Opti
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
+	}
+	if opts.KeyRefreshInterval <= 0 {
+		opts.KeyRefreshInterval = defaultKeyRefresh
 	}
 	s := &Server{Config: cfg, Store: store, logger: opts.Logger, opts: opts}
 	var err error
@@ -111,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, store storage.Store, opts Opti
 		}
 	})
 	s.Handler = httpx.Middleware(route, opts.Logger, maxBody, metrics.Observe)
-	s.workers = append(s.workers, s.sweep)
+	s.workers = append(s.workers, s.sweep, s.refreshKeys)
 	return s, nil
 }
 
