@@ -39,8 +39,9 @@ func setDefault[T comparable](field *T, value T) {
 	}
 }
 
-// ApplyDefaults fills every unset (zero) field with its default, as SPEC §4
-// lists them. It is idempotent; Load calls it before Validate. Fields where
+// ApplyDefaults fills every unset (zero) field with its documented default;
+// admins' files rely on these values, so changing one changes every file that
+// omits the key. It is idempotent; Load calls it before Validate. Fields where
 // zero is meaningful are pointers (enabled flags) or documented exceptions
 // (magicLink.resendInterval written as 0 in the file stays 0, "off").
 func (c *Config) ApplyDefaults() {
@@ -52,7 +53,9 @@ func (c *Config) ApplyDefaults() {
 		s.PublicURL = u
 	}
 	setDefault(&s.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&c.Storage.Driver, DriverBBolt)
 	setDefault(&c.Storage.Path, DefaultStoragePath)
+	setDefault(&c.Storage.Postgres.MaxConns, 20)
 
 	m := &c.SMTP
 	setDefault(&m.Port, 587)

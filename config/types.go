@@ -2,7 +2,7 @@ package config
 
 import "time"
 
-// Config is the whole configuration file (SPEC §4). Field names map to the
+// Config is the whole configuration file. Field names map to the
 // camelCase keys admins write; renaming a key breaks their files.
 type Config struct {
 	Server       Server  `mapstructure:"server"`
@@ -37,9 +37,27 @@ type TLS struct {
 	KeyFile  string `mapstructure:"keyFile"`
 }
 
-// Storage locates the bbolt file.
+// Storage selects the backend: the embedded bbolt file (one process, no
+// setup) or PostgreSQL (any number of replicas on one database).
 type Storage struct {
-	Path string `mapstructure:"path"`
+	Driver   string   `mapstructure:"driver"` // bbolt (default) | postgres
+	Path     string   `mapstructure:"path"`   // the bbolt file
+	Postgres Postgres `mapstructure:"postgres"`
+}
+
+// Storage drivers.
+const (
+	DriverBBolt    = "bbolt"
+	DriverPostgres = "postgres"
+)
+
+// Postgres connects to the PostgreSQL database of storage.driver postgres.
+type Postgres struct {
+	// DSN is a libpq connection string or URL; keep its password in the
+	// environment (${LATCHKEY_PG_DSN}).
+	DSN string `mapstructure:"dsn"`
+	// MaxConns caps this replica's connections (default 20).
+	MaxConns int `mapstructure:"maxConns"`
 }
 
 // Log sets the log level and format.

@@ -61,8 +61,20 @@ func (p problems) err() error {
 func (c *Config) Validate() error {
 	var p problems
 	c.validateServer(&p)
-	if strings.TrimSpace(c.Storage.Path) == "" {
-		p.add("storage.path", "required")
+	switch c.Storage.Driver {
+	case DriverBBolt:
+		if strings.TrimSpace(c.Storage.Path) == "" {
+			p.add("storage.path", "required")
+		}
+	case DriverPostgres:
+		if strings.TrimSpace(c.Storage.Postgres.DSN) == "" {
+			p.add("storage.postgres.dsn", "required with driver postgres (e.g. ${LATCHKEY_PG_DSN})")
+		}
+		if c.Storage.Postgres.MaxConns < 1 {
+			p.add("storage.postgres.maxConns", "must be at least 1")
+		}
+	default:
+		p.add("storage.driver", "must be %s or %s", DriverBBolt, DriverPostgres)
 	}
 	validateSMTP(c.SMTP, "smtp", false, &p)
 	oneOf(c.Log.Level, "log.level", &p, "debug", "info", "warn", "error")
