@@ -17,9 +17,9 @@ func body(code int, status, msg string) string {
 
 func TestAccessLinkStatuses(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	svc := serviceToken(t, env, "acme", "svc", "svc-secret")
-	noRole := serviceToken(t, env, "acme", "norole", "norole-secret")
-	otherRealm := serviceToken(t, env, "limited", "svc", "svc-secret")
+	svc := env.ServiceToken(t, "acme", "svc", "svc-secret")
+	noRole := env.ServiceToken(t, "acme", "norole", "norole-secret")
+	otherRealm := env.ServiceToken(t, "limited", "svc", "svc-secret")
 	badRequest := func(msg string) string { return body(400, "BAD REQUEST", msg) }
 	notPresent := body(404, "Not Found", "User is not present, Please enable user")
 	invalidRT := `{"message":"Invalid response type or response mode","status":"BAD REQUEST","subSystem":5}`
@@ -143,7 +143,7 @@ func TestAccessLinkStatuses(t *testing.T) {
 
 func TestUserTokenWithoutRoleIsForbidden(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("carol@example.com", nil))
+	link := sendLink(t, env, "acme", env.ServiceToken(t, "acme", "svc", "svc-secret"), linkRequest("carol@example.com", nil))
 	code := authResponse(t, confirm(t, env.Client(), link), "query").Get("code")
 	tok, _ := newRP(t, env, "acme", "conf", "conf-secret").exchange(t, code)
 	status, got, _ := callAPI(t, env, "acme", tok.AccessToken, linkRequest("alice@example.com", nil))
@@ -169,7 +169,7 @@ func TestSSLRequired(t *testing.T) {
 			env := testkit.New(t, testConfig, testkit.Options{PlainHTTP: true, Mutate: func(c *config.Config) {
 				c.Realms[0].SSLRequired = tt.sslRequired
 			}})
-			tok := serviceToken(t, env, "acme", "svc", "svc-secret")
+			tok := env.ServiceToken(t, "acme", "svc", "svc-secret")
 			status, got, _ := callAPI(t, env, "acme", tok, linkRequest("alice@example.com", nil))
 			if status != tt.wantStatus || got != tt.wantBody {
 				t.Fatalf("got %d %s, want %d %s", status, got, tt.wantStatus, tt.wantBody)
@@ -183,7 +183,7 @@ func TestRevealUnknownUsersOff(t *testing.T) {
 		off := false
 		c.Realms[0].MagicLink.RevealUnknownUsers = &off
 	}})
-	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
+	tok := env.ServiceToken(t, "acme", "svc", "svc-secret")
 	for _, email := range []string{"nobody@example.com", "bob@example.com"} {
 		status, got, _ := callAPI(t, env, "acme", tok, linkRequest(email, map[string]any{"forceCreate": false}))
 		if status != 200 || got != okBody {
@@ -204,7 +204,7 @@ func TestRevealUnknownUsersOff(t *testing.T) {
 
 func TestResendIntervalAndEmailLimit(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	tok := serviceToken(t, env, "limited", "svc", "svc-secret")
+	tok := env.ServiceToken(t, "limited", "svc", "svc-secret")
 	req := linkRequest("dave@example.com", nil)
 	sendLink(t, env, "limited", tok, req)
 
@@ -229,7 +229,7 @@ func TestResendIntervalAndEmailLimit(t *testing.T) {
 
 func TestCallerRateLimit(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	tok := serviceToken(t, env, "limited", "svc", "svc-secret")
+	tok := env.ServiceToken(t, "limited", "svc", "svc-secret")
 	for i := range 3 { // perIP: 3/m, keyed by the calling service account
 		sendLink(t, env, "limited", tok, linkRequest(fmt.Sprintf("user%d@example.com", i), nil))
 	}

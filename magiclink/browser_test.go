@@ -65,7 +65,7 @@ func TestBrowserMagicLinkWithPasswordReset(t *testing.T) {
 	env := testkit.New(t, strings.ReplaceAll(testConfig, `redirectUris: ["https://app.example.com/cb"]`,
 		`redirectUris: ["https://app.example.com/cb", "`+appCallback+`"]`))
 
-	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("mona@example.com", map[string]any{
+	link := sendLink(t, env, "acme", env.ServiceToken(t, "acme", "svc", "svc-secret"), linkRequest("mona@example.com", map[string]any{
 		"redirectUri": appCallback, "resetPassword": true, "state": "browser-state",
 	}))
 

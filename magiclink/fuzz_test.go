@@ -15,7 +15,7 @@ import (
 // requires an answer in the seed's shape with a status below 500.
 func FuzzAccessLinkDecode(f *testing.F) {
 	env := testkit.New(f, testConfig)
-	tok := serviceToken(f, env, "acme", "svc", "svc-secret")
+	tok := env.ServiceToken(f, "acme", "svc", "svc-secret")
 	for _, seed := range []string{
 		`{"email":"abc@gmail.com","clientId":"conf","redirectUri":"https://app.example.com/cb","scope":"open_id","responseMode":"form_post","responseType":"code token","forceCreate":true,"resetPassword":true}`,
 		`{"email":"alice@example.com","clientId":"conf","redirectUri":"https://app.example.com/cb","scope":"openid","responseMode":"query","responseType":"code","lifespanSeconds":9223372036854775807}`,

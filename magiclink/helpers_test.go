@@ -73,27 +73,6 @@ realms:
 
 const redirectURI = "https://app.example.com/cb"
 
-// serviceToken gets a client_credentials access token.
-func serviceToken(t testing.TB, env *testkit.Env, realm, client, secret string) string {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	req, _ := http.NewRequest(http.MethodPost, env.Issuer(realm)+"/protocol/openid-connect/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(client, secret)
-	resp, err := env.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
-		t.Fatalf("client_credentials for %s: status %d, err %v", client, resp.StatusCode, err)
-	}
-	return tok.AccessToken
-}
-
 // callAPI posts body (a string is sent as is, anything else as JSON) to the
 // realm's access-link API.
 func callAPI(t testing.TB, env *testkit.Env, realm, token string, body any) (int, string, http.Header) {
@@ -203,6 +182,27 @@ func post(t testing.TB, c *http.Client, u string, form url.Values) page {
 		t.Fatal(err)
 	}
 	return parsePage(t, resp)
+}
+
+// loginPage starts an authorization request of the confidential client conf
+// in realm acme with state and returns the login page it is sent to, and
+// the page's URL.
+func loginPage(t testing.TB, env *testkit.Env, c *http.Client, state string) (page, string) {
+	t.Helper()
+	auth := env.Issuer("acme") + "/protocol/openid-connect/auth?" + url.Values{
+		"client_id": {"conf"}, "redirect_uri": {redirectURI}, "response_type": {"code"},
+		"scope": {"openid email"}, "state": {state},
+	}.Encode()
+	resp, err := c.Get(auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loginURL, err := resp.Location()
+	if err != nil {
+		t.Fatalf("authorization endpoint = %d without a redirect to the login page", resp.StatusCode)
+	}
+	return get(t, c, loginURL.String()), loginURL.String()
 }
 
 // confirm opens the link and presses the confirm button; it returns the

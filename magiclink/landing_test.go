@@ -17,7 +17,7 @@ import (
 
 func TestLandingCompletesAuthorization(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
+	tok := env.ServiceToken(t, "acme", "svc", "svc-secret")
 	verifier := oauth2.GenerateVerifier()
 	tests := []struct {
 		name     string
@@ -99,17 +99,12 @@ func halfHash(v string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
+// userinfo checks that the front-channel access token gets wantEmail's
+// claims from userinfo.
 func userinfo(t testing.TB, env *testkit.Env, access, wantEmail string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, env.Issuer("acme")+"/protocol/openid-connect/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+access)
-	resp, err := env.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := parsePage(t, resp)
-	if p.status != http.StatusOK || !strings.Contains(p.body, `"email":"`+wantEmail+`"`) {
-		t.Fatalf("userinfo with the front-channel access token = %d %s, want 200 with %s", p.status, p.body, wantEmail)
+	if r := env.Userinfo(t, "acme", access); r.Status != http.StatusOK || !strings.Contains(r.Body, `"email":"`+wantEmail+`"`) {
+		t.Fatalf("userinfo with the front-channel access token = %d %s, want 200 with %s", r.Status, r.Body, wantEmail)
 	}
 }
 
@@ -118,7 +113,7 @@ func userinfo(t testing.TB, env *testkit.Env, access, wantEmail string) {
 // to a code exchanged at the token endpoint and a password that works.
 func TestSeedExampleWithPasswordReset(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
+	tok := env.ServiceToken(t, "acme", "svc", "svc-secret")
 	link := sendLink(t, env, "acme", tok, map[string]any{
 		"email": "abc@gmail.com", "clientId": "conf", "redirectUri": redirectURI, "scope": "open_id",
 		"responseMode": "form_post", "responseType": "code token", "forceCreate": true, "resetPassword": true,

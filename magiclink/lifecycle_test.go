@@ -3,7 +3,6 @@ package magiclink_test
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +35,7 @@ const (
 
 func TestConfirmPageDoesNotConsume(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("erin@example.com", nil))
+	link := sendLink(t, env, "acme", env.ServiceToken(t, "acme", "svc", "svc-secret"), linkRequest("erin@example.com", nil))
 	c := env.Client()
 	for i := range 3 { // a mail scanner, a preview, the user
 		p := get(t, c, link)
@@ -73,7 +72,7 @@ func TestConfirmPageDoesNotConsume(t *testing.T) {
 
 func TestConcurrentUseHasOneWinner(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("frank@example.com", nil))
+	link := sendLink(t, env, "acme", env.ServiceToken(t, "acme", "svc", "svc-secret"), linkRequest("frank@example.com", nil))
 	c := env.Client()
 	p := get(t, c, link)
 	const n = 30
@@ -105,7 +104,7 @@ func TestConcurrentUseHasOneWinner(t *testing.T) {
 
 func TestLinkExpires(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
+	tok := env.ServiceToken(t, "acme", "svc", "svc-secret")
 	link := sendLink(t, env, "acme", tok, linkRequest("gina@example.com", map[string]any{"lifespanSeconds": 60}))
 	c := env.Client()
 	p := get(t, c, link) // the page was opened in time ...
@@ -128,7 +127,7 @@ func TestLinkExpires(t *testing.T) {
 
 func TestLatestLinkWins(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
+	tok := env.ServiceToken(t, "acme", "svc", "svc-secret")
 	first := sendLink(t, env, "acme", tok, linkRequest("hank@example.com", nil))
 	otherClient := sendLink(t, env, "acme", tok, linkRequest("hank@example.com", map[string]any{"clientId": "web"}))
 	second := sendLink(t, env, "acme", tok, linkRequest("hank@example.com", nil))
@@ -142,7 +141,7 @@ func TestLatestLinkWins(t *testing.T) {
 
 func TestDisablingUserKillsLink(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("ivy@example.com", nil))
+	link := sendLink(t, env, "acme", env.ServiceToken(t, "acme", "svc", "svc-secret"), linkRequest("ivy@example.com", nil))
 	c := env.Client()
 	p := get(t, c, link)
 	rl, _ := env.Server.Realms.Get("acme")
@@ -208,7 +207,7 @@ func TestWithoutConfirmPageGETConsumes(t *testing.T) {
 		off := false
 		c.Realms[0].MagicLink.ConfirmPage = &off
 	}})
-	link := sendLink(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("jack@example.com", nil))
+	link := sendLink(t, env, "acme", env.ServiceToken(t, "acme", "svc", "svc-secret"), linkRequest("jack@example.com", nil))
 	c := env.Client()
 	authResponse(t, get(t, c, link), "query")
 	wantPage(t, get(t, c, link), http.StatusGone, usedPhrase)
@@ -219,20 +218,7 @@ func TestWithoutConfirmPageGETConsumes(t *testing.T) {
 func TestLoginPageEmailLink(t *testing.T) {
 	env := testkit.New(t, testConfig)
 	c := env.Client()
-	auth := env.Issuer("acme") + "/protocol/openid-connect/auth?" + url.Values{
-		"client_id": {"conf"}, "redirect_uri": {redirectURI}, "response_type": {"code"},
-		"scope": {"openid email"}, "state": {"login-page-state"},
-	}.Encode()
-	resp, err := c.Get(auth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loginURL, err := resp.Location()
-	if err != nil {
-		t.Fatalf("authorization endpoint = %d without a redirect to the login page", resp.StatusCode)
-	}
-	login := get(t, c, loginURL.String())
+	login, loginURL := loginPage(t, env, c, "login-page-state")
 	fields := cloneValues(login.fields)
 	fields.Set("username", "alice@example.com")
 	fields.Set("action", "email-link")
@@ -248,7 +234,7 @@ func TestLoginPageEmailLink(t *testing.T) {
 
 	// Unknown users get the same page and no mail.
 	fields.Set("username", "stranger@example.com")
-	login = get(t, c, loginURL.String())
+	login = get(t, c, loginURL)
 	fields.Set("csrf_token", login.fields.Get("csrf_token"))
 	if p := post(t, c, login.action, fields); p.status != http.StatusOK || !strings.Contains(p.body, "Check your email") {
 		t.Fatalf("email-link POST for an unknown user = %d", p.status)

@@ -2,115 +2,63 @@ package magiclink_test
 
 import (
 	"bytes"
-	"io"
-	"mime/quotedprintable"
+	"errors"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/testkit/smtptest"
 )
 
-// rejectingServer is an SMTP server on loopback that reads each message and
-// then, while reject is set, refuses it — so the test sees the link of a
-// mail that was never accepted.
-type rejectingServer struct {
-	port   int
-	reject atomic.Bool
-	mu     sync.Mutex
-	data   []string
-}
-
-func startRejectingServer(t *testing.T) *rejectingServer {
+// lastLink is the magic link in the last mail srv read, accepted or refused
+// — so the test sees the link of a mail that was never accepted.
+func lastLink(t *testing.T, srv *smtptest.Server) string {
 	t.Helper()
-	rs := &rejectingServer{}
-	s := smtp.NewServer(rsBackend{rs})
-	s.Domain = "localhost"
-	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs.port = ln.Addr().(*net.TCPAddr).Port
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Close() })
-	return rs
-}
-
-type rsBackend struct{ rs *rejectingServer }
-
-func (b rsBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return &rsSession{rs: b.rs}, nil }
-
-type rsSession struct{ rs *rejectingServer }
-
-func (s *rsSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *rsSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *rsSession) Reset()                               {}
-func (s *rsSession) Logout() error                        { return nil }
-func (s *rsSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(quotedprintable.NewReader(r))
-	if err != nil {
-		return err
-	}
-	s.rs.mu.Lock()
-	s.rs.data = append(s.rs.data, string(raw))
-	s.rs.mu.Unlock()
-	if s.rs.reject.Load() {
-		return &smtp.SMTPError{Code: 451, Message: "mailbox temporarily unavailable"}
-	}
-	return nil
-}
-
-var rawLinkRE = regexp.MustCompile(`https://[^\s"<>]+/kobil-magic-link/login\?key=[A-Za-z0-9_-]{43}`)
-
-func (rs *rejectingServer) lastLink(t *testing.T) string {
-	t.Helper()
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if len(rs.data) == 0 {
+	all := srv.Received()
+	if len(all) == 0 {
 		t.Fatal("the SMTP server saw no mail")
 	}
-	l := rawLinkRE.FindString(rs.data[len(rs.data)-1])
+	last := all[len(all)-1]
+	l := rawLinkRE.FindString(last.Text)
 	if l == "" {
-		t.Fatalf("no link in the mail:\n%s", rs.data[len(rs.data)-1])
+		t.Fatalf("no link in the mail:\n%s", last.Text)
 	}
 	return l
 }
+
+var rawLinkRE = regexp.MustCompile(`https://[^\s"<>]+/kobil-magic-link/login\?key=[A-Za-z0-9_-]{43}`)
 
 // TestMailFailureLeavesNoLiveLink: a mail the server refuses answers 502 in
 // the seed's shape, and the link in it does not work; the resend interval is
 // not charged, so a retry right away succeeds and only its link works.
 func TestMailFailureLeavesNoLiveLink(t *testing.T) {
-	rs := startRejectingServer(t)
+	rs := smtptest.Start(t) // refuses each mail it reads while Fail is set
 	env := testkit.New(t, testConfig, testkit.Options{Mutate: func(c *config.Config) {
-		c.Realms[0].SMTP = config.SMTP{Host: "127.0.0.1", Port: rs.port, Security: config.SMTPNone}
+		c.Realms[0].SMTP = config.SMTP{Host: "127.0.0.1", Port: rs.Port, Security: config.SMTPNone}
 		c.Realms[0].MagicLink.ResendInterval = time.Minute
 	}})
-	tok := serviceToken(t, env, "acme", "svc", "svc-secret")
-	rs.reject.Store(true)
+	tok := env.ServiceToken(t, "acme", "svc", "svc-secret")
+	rs.Fail.Set(errors.New("mailbox temporarily unavailable"))
 	status, got, _ := callAPI(t, env, "acme", tok, linkRequest("kate@example.com", nil))
 	want := body(502, "Bad Gateway", "Mail could not be sent, please try again later")
 	if status != 502 || got != want {
 		t.Fatalf("got %d %s, want 502 %s", status, got, want)
 	}
-	dead := rs.lastLink(t)
+	dead := lastLink(t, rs)
 	c := env.Client()
 	wantPage(t, get(t, c, dead), http.StatusNotFound, unknownPhrase)
 
-	rs.reject.Store(false)
+	rs.Fail.Set(nil)
 	status, got, _ = callAPI(t, env, "acme", tok, linkRequest("kate@example.com", nil))
 	if status != 200 || got != okBody {
 		t.Fatalf("retry: got %d %s, want 200 %s", status, got, okBody)
 	}
-	live := rs.lastLink(t)
+	live := lastLink(t, rs)
 	if live == dead {
 		t.Fatal("the retry mailed the same link")
 	}
@@ -133,7 +81,7 @@ func TestMailFailureUnreachableServer(t *testing.T) {
 	env := testkit.New(t, testConfig, testkit.Options{Mutate: func(c *config.Config) {
 		c.Realms[0].SMTP = config.SMTP{Host: "127.0.0.1", Port: port, Security: config.SMTPNone}
 	}})
-	status, got, _ := callAPI(t, env, "acme", serviceToken(t, env, "acme", "svc", "svc-secret"), linkRequest("kate@example.com", nil))
+	status, got, _ := callAPI(t, env, "acme", env.ServiceToken(t, "acme", "svc", "svc-secret"), linkRequest("kate@example.com", nil))
 	if status != 502 || got != body(502, "Bad Gateway", "Mail could not be sent, please try again later") {
 		t.Fatalf("got %d %s, want the 502 body", status, got)
 	}
@@ -143,7 +91,7 @@ func TestMailFailureUnreachableServer(t *testing.T) {
 // the code nor the tokens appear in any log line.
 func TestNoSecretsInLogs(t *testing.T) {
 	env := testkit.New(t, testConfig)
-	svc := serviceToken(t, env, "acme", "svc", "svc-secret")
+	svc := env.ServiceToken(t, "acme", "svc", "svc-secret")
 	link := sendLink(t, env, "acme", svc, linkRequest("liam@example.com", map[string]any{"responseType": "code token", "responseMode": "fragment"}))
 	resp := authResponse(t, confirm(t, env.Client(), link), "fragment")
 	tok, _ := newRP(t, env, "acme", "conf", "conf-secret").exchange(t, resp.Get("code"))

@@ -1,11 +1,8 @@
 package magiclink_test
 
 import (
-	"bytes"
 	"context"
 	"net/http"
-	"net/mail"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -36,24 +33,6 @@ func seedKim(t *testing.T, env *testkit.Env, realmName string) {
 	}
 }
 
-// headerTo returns the addresses of a captured mail's To header.
-func headerTo(t *testing.T, msg testkit.Message) []string {
-	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(msg.Raw))
-	if err != nil {
-		t.Fatalf("captured mail does not parse: %v", err)
-	}
-	list, err := m.Header.AddressList("To")
-	if err != nil {
-		t.Fatalf("To header %q: %v", m.Header.Get("To"), err)
-	}
-	var out []string
-	for _, a := range list {
-		out = append(out, a.Address)
-	}
-	return out
-}
-
 // onlyMailToStored checks that exactly one mail arrived after the first
 // `before` messages and that it went to kim@example.com — envelope and
 // header, compared byte for byte (testkit's CountTo/WaitFor use EqualFold,
@@ -75,7 +54,7 @@ func onlyMailToStored(t *testing.T, env *testkit.Env, before int) testkit.Messag
 	if !slices.Equal(msg.To, []string{"kim@example.com"}) {
 		t.Errorf("SMTP envelope recipients = %q, want exactly the stored kim@example.com", msg.To)
 	}
-	if got := headerTo(t, msg); !slices.Equal(got, []string{"kim@example.com"}) {
+	if got := msg.HeaderTo(t); !slices.Equal(got, []string{"kim@example.com"}) {
 		t.Errorf("To header = %q, want exactly the stored kim@example.com", got)
 	}
 	return msg
@@ -87,7 +66,7 @@ func onlyMailToStored(t *testing.T, env *testkit.Env, before int) testkit.Messag
 func TestAccessLinkMailsStoredAddress(t *testing.T) {
 	env := testkit.New(t, testConfig)
 	seedKim(t, env, "acme")
-	svc := serviceToken(t, env, "acme", "svc", "svc-secret")
+	svc := env.ServiceToken(t, "acme", "svc", "svc-secret")
 	users, _ := env.Store.CountUsers(context.Background(), "acme")
 
 	for _, forceCreate := range []bool{false, true} {
@@ -117,20 +96,7 @@ func TestLoginPageLinkMailsStoredAddress(t *testing.T) {
 	env := testkit.New(t, testConfig)
 	seedKim(t, env, "acme")
 	c := env.Client()
-	auth := env.Issuer("acme") + "/protocol/openid-connect/auth?" + url.Values{
-		"client_id": {"conf"}, "redirect_uri": {redirectURI}, "response_type": {"code"},
-		"scope": {"openid email"}, "state": {"kelvin"},
-	}.Encode()
-	resp, err := c.Get(auth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loginURL, err := resp.Location()
-	if err != nil {
-		t.Fatalf("authorization endpoint = %d without a redirect to the login page", resp.StatusCode)
-	}
-	login := get(t, c, loginURL.String())
+	login, _ := loginPage(t, env, c, "kelvin")
 	fields := cloneValues(login.fields)
 	fields.Set("username", kelvinKim)
 	fields.Set("action", "email-link")
@@ -151,7 +117,7 @@ func TestLoginPageLinkMailsStoredAddress(t *testing.T) {
 func TestPerEmailLimitsShareSpellings(t *testing.T) {
 	env := testkit.New(t, testConfig)
 	seedKim(t, env, "limited")
-	tok := serviceToken(t, env, "limited", "svc", "svc-secret")
+	tok := env.ServiceToken(t, "limited", "svc", "svc-secret")
 	if status, got, _ := callAPI(t, env, "limited", tok, linkRequest("kim@example.com", nil)); status != http.StatusOK {
 		t.Fatalf("first send = %d %s", status, got)
 	}

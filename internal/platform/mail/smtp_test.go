@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testkit/smtptest"
 )
 
 var testMsg = Message{
@@ -24,24 +26,24 @@ func TestSendSecurityModes(t *testing.T) {
 	cert, pool := testCert(t)
 	tests := []struct {
 		name     string
-		server   serverOpts
+		server   smtptest.Options
 		security string
 		user     string
 		pass     string
 		wantTLS  bool
 	}{
-		{name: "plain", server: serverOpts{}, security: SecurityNone},
-		{name: "starttls", server: serverOpts{startTLS: true}, security: SecurityStartTLS, wantTLS: true},
-		{name: "implicit tls", server: serverOpts{implicit: true}, security: SecurityTLS, wantTLS: true},
-		{name: "starttls with auth plain", server: serverOpts{startTLS: true, user: "mailer", pass: "s3cret"},
+		{name: "plain", server: smtptest.Options{}, security: SecurityNone},
+		{name: "starttls", server: smtptest.Options{StartTLS: true}, security: SecurityStartTLS, wantTLS: true},
+		{name: "implicit tls", server: smtptest.Options{ImplicitTLS: true}, security: SecurityTLS, wantTLS: true},
+		{name: "starttls with auth plain", server: smtptest.Options{StartTLS: true, User: "mailer", Password: "s3cret"},
 			security: SecurityStartTLS, user: "mailer", pass: "s3cret", wantTLS: true},
-		{name: "implicit tls with auth plain", server: serverOpts{implicit: true, user: "mailer", pass: "s3cret"},
+		{name: "implicit tls with auth plain", server: smtptest.Options{ImplicitTLS: true, User: "mailer", Password: "s3cret"},
 			security: SecurityTLS, user: "mailer", pass: "s3cret", wantTLS: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := startServer(t, tt.server, cert)
-			s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.port, From: "Latchkey <no-reply@example.com>",
+			s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "Latchkey <no-reply@example.com>",
 				Security: tt.security, Username: tt.user, Password: tt.pass, Timeout: 5 * time.Second,
 				TLSConfig: &tls.Config{RootCAs: pool}})
 			if err != nil {
@@ -51,16 +53,16 @@ func TestSendSecurityModes(t *testing.T) {
 			if err := s.Send(context.Background(), testMsg); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			got := ts.received()
+			got := ts.Received()
 			if len(got) != 1 {
 				t.Fatalf("server received %d mails, want 1", len(got))
 			}
 			m := got[0]
-			if m.tls != tt.wantTLS || m.user != tt.user || m.from != "no-reply@example.com" || len(m.to) != 1 || m.to[0] != testMsg.To {
+			if m.TLS != tt.wantTLS || m.User != tt.user || m.From != "no-reply@example.com" || len(m.To) != 1 || m.To[0] != testMsg.To {
 				t.Fatalf("got tls=%v user=%q from=%q to=%v, want tls=%v user=%q from no-reply@example.com to %s",
-					m.tls, m.user, m.from, m.to, tt.wantTLS, tt.user, testMsg.To)
+					m.TLS, m.User, m.From, m.To, tt.wantTLS, tt.user, testMsg.To)
 			}
-			body := unfold(m.data)
+			body := unfold(string(m.Raw))
 			for _, want := range []string{"Subject: Your sign-in link", "multipart/alternative", "text/plain", "text/html",
 				"https://id.example.com/x?key=abc"} {
 				if !strings.Contains(body, want) {
@@ -75,25 +77,25 @@ func TestSendRefusals(t *testing.T) {
 	cert, pool := testCert(t)
 	tests := []struct {
 		name     string
-		server   serverOpts
+		server   smtptest.Options
 		security string
 		user     string
 		pass     string
 		roots    bool
 		wantIn   string
 	}{
-		{name: "starttls mandatory refuses a server without STARTTLS", server: serverOpts{}, security: SecurityStartTLS,
+		{name: "starttls mandatory refuses a server without STARTTLS", server: smtptest.Options{}, security: SecurityStartTLS,
 			roots: true, wantIn: "STARTTLS"},
-		{name: "untrusted certificate", server: serverOpts{startTLS: true}, security: SecurityStartTLS, wantIn: "certificate"},
-		{name: "wrong password", server: serverOpts{startTLS: true, user: "mailer", pass: "s3cret"}, security: SecurityStartTLS,
+		{name: "untrusted certificate", server: smtptest.Options{StartTLS: true}, security: SecurityStartTLS, wantIn: "certificate"},
+		{name: "wrong password", server: smtptest.Options{StartTLS: true, User: "mailer", Password: "s3cret"}, security: SecurityStartTLS,
 			user: "mailer", pass: "nope", roots: true, wantIn: "invalid credentials"},
-		{name: "no auth over plain text", server: serverOpts{user: "mailer", pass: "s3cret"}, security: SecurityNone,
+		{name: "no auth over plain text", server: smtptest.Options{User: "mailer", Password: "s3cret"}, security: SecurityNone,
 			user: "mailer", pass: "s3cret", wantIn: "AUTH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := startServer(t, tt.server, cert)
-			cfg := Config{Host: "127.0.0.1", Port: ts.port, From: "no-reply@example.com", Security: tt.security,
+			cfg := Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: tt.security,
 				Username: tt.user, Password: tt.pass, Timeout: 5 * time.Second}
 			if tt.roots {
 				cfg.TLSConfig = &tls.Config{RootCAs: pool}
@@ -107,7 +109,7 @@ func TestSendRefusals(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
 				t.Fatalf("Send error = %v, want one containing %q", err, tt.wantIn)
 			}
-			if n := len(ts.received()); n != 0 {
+			if n := len(ts.Received()); n != 0 {
 				t.Fatalf("server received %d mails, want 0", n)
 			}
 		})
@@ -115,8 +117,8 @@ func TestSendRefusals(t *testing.T) {
 }
 
 func TestHeaderInjectionRejected(t *testing.T) {
-	ts := startServer(t, serverOpts{}, tls.Certificate{})
-	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.port, From: "no-reply@example.com", Security: SecurityNone})
+	ts := startServer(t, smtptest.Options{}, tls.Certificate{})
+	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,14 +142,14 @@ func TestHeaderInjectionRejected(t *testing.T) {
 			}
 		})
 	}
-	if n := len(ts.received()); n != 0 {
+	if n := len(ts.Received()); n != 0 {
 		t.Fatalf("server received %d mails, want 0", n)
 	}
 }
 
 func TestConnectionReuseAndRedial(t *testing.T) {
-	ts := startServer(t, serverOpts{}, tls.Certificate{})
-	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.port, From: "no-reply@example.com", Security: SecurityNone})
+	ts := startServer(t, smtptest.Options{}, tls.Certificate{})
+	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,15 +159,15 @@ func TestConnectionReuseAndRedial(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	if got := ts.connections(); got != 1 {
+	if got := ts.Connections(); got != 1 {
 		t.Fatalf("5 sequential sends used %d connections, want 1", got)
 	}
 	// The server drops the idle connection: the next send must notice and redial, delivering once.
-	ts.dropAll()
+	ts.DropAll()
 	if err := s.Send(context.Background(), testMsg); err != nil {
 		t.Fatalf("send after the server dropped the connection: %v", err)
 	}
-	if got, want := len(ts.received()), 6; got != want {
+	if got, want := len(ts.Received()), 6; got != want {
 		t.Fatalf("server received %d mails, want %d", got, want)
 	}
 	// An idle connection older than the idle timeout is not reused.
@@ -173,14 +175,14 @@ func TestConnectionReuseAndRedial(t *testing.T) {
 	if err := s.Send(context.Background(), testMsg); err != nil {
 		t.Fatal(err)
 	}
-	if got := ts.connections(); got != 3 {
+	if got := ts.Connections(); got != 3 {
 		t.Fatalf("connections = %d, want 3 (one redial, one after the idle timeout)", got)
 	}
 }
 
 func TestConcurrentSends(t *testing.T) {
-	ts := startServer(t, serverOpts{}, tls.Certificate{})
-	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.port, From: "no-reply@example.com", Security: SecurityNone})
+	ts := startServer(t, smtptest.Options{}, tls.Certificate{})
+	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,19 +204,19 @@ func TestConcurrentSends(t *testing.T) {
 			t.Fatalf("concurrent send: %v", err)
 		}
 	}
-	if got := len(ts.received()); got != n {
+	if got := len(ts.Received()); got != n {
 		t.Fatalf("server received %d mails, want %d", got, n)
 	}
-	if got := ts.connections(); got > n || got < 1 {
+	if got := ts.Connections(); got > n || got < 1 {
 		t.Fatalf("connections = %d, want between 1 and %d", got, n)
 	}
 }
 
 func TestSendHonoursContext(t *testing.T) {
-	ts := startServer(t, serverOpts{}, tls.Certificate{})
-	ts.block = make(chan struct{})
-	defer close(ts.block)
-	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.port, From: "no-reply@example.com", Security: SecurityNone})
+	ts := startServer(t, smtptest.Options{}, tls.Certificate{})
+	ts.Hold()
+	defer ts.Release()
+	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,8 +306,8 @@ func BenchmarkSend(b *testing.B) {
 		maxIdle int
 	}{{"pooled", defaultMaxIdle}, {"dial-per-mail", 0}} {
 		b.Run(bc.name, func(b *testing.B) {
-			ts := startServer(b, serverOpts{startTLS: true}, cert)
-			s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.port, From: "no-reply@example.com",
+			ts := startServer(b, smtptest.Options{StartTLS: true}, cert)
+			s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com",
 				Security: SecurityStartTLS, TLSConfig: &tls.Config{RootCAs: pool}})
 			if err != nil {
 				b.Fatal(err)
