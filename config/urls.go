@@ -88,8 +88,9 @@ func checkAppURL(raw string) error {
 	return nil
 }
 
-// checkWebhook accepts https URLs, and http URLs only for loopback hosts
-// (SPEC §5.4): links and tokens travel in webhook bodies.
+// checkWebhook accepts https URLs, and http URLs only for loopback hosts:
+// links and tokens travel in webhook bodies and must not cross a network in
+// clear text.
 func checkWebhook(raw string) error {
 	u, err := url.Parse(raw)
 	switch {

@@ -73,7 +73,7 @@ func (h *Handler) serveAccessLink(c *jsonapi.Call) error {
 	return nil
 }
 
-// writeAPIError is the API's jsonapi.Writer: every error in the seed's
+// writeAPIError is the API's jsonapi.Writer: every error in the KOBIL API's
 // {message,status,subSystem} shape. Faults get a body that says nothing
 // about the cause.
 func writeAPIError(w http.ResponseWriter, r *http.Request, err error) int {

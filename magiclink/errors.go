@@ -8,10 +8,12 @@ import (
 	"github.com/latchkey/latchkey/internal/platform/httpx"
 )
 
-// SubSystem is the seed document's subSystem number of the magic-link API.
+// SubSystem is the subSystem number every answer carries: the value the
+// KOBIL magic-link API's existing clients were written against.
 const SubSystem = 5
 
-// Messages of the seed document and of the statuses it does not list.
+// Messages of the API: the KOBIL API's own texts, which its existing clients
+// were written against, and Latchkey's for statuses that API never answers.
 const (
 	MsgSent           = "Mail was sent successfully to provided email id with magic link"
 	MsgResponseType   = "Invalid response type or response mode"
@@ -23,7 +25,7 @@ const (
 )
 
 // Error is a refusal of the magic-link API: an HTTP status and the message
-// the seed's {message,status,subSystem} body carries. Err, when set, is the
+// the API's {message,status,subSystem} body carries. Err, when set, is the
 // underlying cause (logged, never sent).
 type Error struct {
 	Code       int
@@ -45,8 +47,9 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func badRequest(msg string) *Error { return &Error{Code: http.StatusBadRequest, Message: msg} }
 
-// statusText is the seed's status string of each HTTP status: "Ok" and
-// "BAD REQUEST" as the document writes them, the reason phrase otherwise.
+// statusText is the status string of each HTTP status: "Ok" and
+// "BAD REQUEST" spelled as the KOBIL API spells them (clients compare them),
+// the reason phrase otherwise.
 func statusText(code int) string {
 	switch code {
 	case http.StatusOK:
@@ -66,7 +69,7 @@ type Response struct {
 	SubSystem int    `json:"subSystem"`
 }
 
-// writeResponse writes the seed's body with the status code.
+// writeResponse writes the API's body with the status code.
 func writeResponse(w http.ResponseWriter, code int, msg string) {
 	httpx.WriteJSON(w, code, Response{Message: msg, Status: statusText(code), SubSystem: SubSystem})
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/latchkey/latchkey/realm"
 )
 
-// Request is the access-link API's body (seed: kobil-magic-link-access-link.txt).
-// The first eight fields are the seed's; the rest are Latchkey's optional extras.
+// Request is the access-link API's body. The first eight fields are the KOBIL
+// API's, which existing clients send; the rest are Latchkey's optional extras.
 type Request struct {
 	Email         string `json:"email"`
 	ClientID      string `json:"clientId"`
@@ -42,8 +42,9 @@ type spec struct {
 	lifespan      time.Duration
 }
 
-// validate checks the request as SPEC §5.1 says, against the realm's client
-// configuration (p), before anything is created or mailed.
+// validate checks the request against the realm's client configuration (p)
+// before anything is created or mailed: a bad request must leave no user and
+// send no mail.
 func (req Request) validate(p *oidc.Provider) (spec, error) {
 	r := p.Realm()
 	for _, f := range []struct{ name, value string }{
@@ -82,7 +83,7 @@ func (req Request) validate(p *oidc.Provider) (spec, error) {
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Scopes: scopes,
 		ResponseType: req.ResponseType, ResponseMode: req.ResponseMode, State: req.State, Nonce: req.Nonce,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		// The seed's requests carry no PKCE: the caller is a trusted backend
+		// The KOBIL API's requests carry no PKCE: the caller is a trusted backend
 		// holding the magic-link-sender role, not the client itself.
 		AllowMissingPKCE: req.CodeChallenge == "" && req.CodeChallengeMethod == "",
 	}
@@ -113,9 +114,10 @@ func paramsError(err error) *Error {
 
 const msgScopeOpenID = "Invalid scope: scope must include openid"
 
-// parseScope splits a space-separated scope, accepting the seed example's
-// "open_id" as a spelling of "openid", dropping duplicates, and requiring
-// openid. Scope tokens must be RFC 6749 §3.3 characters.
+// parseScope splits a space-separated scope, accepting "open_id" (the
+// spelling of the KOBIL API's own example, which clients copied) as
+// "openid", dropping duplicates, and requiring openid. Scope tokens must be
+// RFC 6749 §3.3 characters.
 func parseScope(s string) ([]string, *Error) {
 	var out []string
 	for _, sc := range strings.Fields(s) {

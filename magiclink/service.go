@@ -110,7 +110,7 @@ func (s *Service) SendLoginLink(ctx context.Context, r *realm.Realm, email strin
 // asked, in the same transaction) and mails it. A failed mail withdraws the link.
 //
 // The mail goes to the address stored for the user, never to the request's
-// spelling (SPEC §7): storage finds users by a lower-cased address, so
+// spelling: storage finds users by a lower-cased address, so
 // "\u212Aim@example.com" (KELVIN SIGN) finds kim@example.com's account but is
 // another mailbox. The message is therefore rendered only once issue has
 // found (or created) the user.

@@ -32,7 +32,7 @@ func (e *LockedError) Error() string {
 // Authenticate checks a login (email or username) and password. Unknown and
 // disabled users cost the same argon2id time as known ones.
 //
-// With brute-force protection on (Keycloak's model, SPEC §5.2) the lockout is
+// With brute-force protection on (Keycloak's model) the lockout is
 // decided atomically on the stored failure record at the moment the answer is
 // given:
 //
@@ -53,7 +53,7 @@ func (e *LockedError) Error() string {
 // burst to failureFactor, but it breaks the latter: the parallel
 // right-password logins of one service account would be failures in flight
 // and lock it. The price is that the guesses of a burst that arrive before the
-// lock is visible are all verified (bounded by internal/password's per-CPU
+// lock is visible are all verified (bounded by internal/crypto/password's per-CPU
 // semaphore and the realm's rate limits); none of them is answered, though,
 // beyond failureFactor.
 func (r *Realm) Authenticate(ctx context.Context, login, pw string) (storage.User, error) {

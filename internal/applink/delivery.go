@@ -24,7 +24,9 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Webhook delivery headers (SPEC §5.4).
+// Webhook delivery headers, a contract with receivers (README.md documents
+// it): the entry's stable ID to deduplicate by, the send time, and the
+// signature (Sign).
 const (
 	HeaderDelivery  = "X-Latchkey-Delivery"
 	HeaderTimestamp = "X-Latchkey-Timestamp"
@@ -86,7 +88,8 @@ func (d *Deliveries) event(e storage.OutboxEntry) (Event, *realm.Realm, error) {
 	return ev, r, nil
 }
 
-// webhookBody is the JSON a webhook receives, in the SPEC's field order.
+// webhookBody is the JSON a webhook receives, in the field order README.md
+// documents for receivers.
 type webhookBody struct {
 	ID       string `json:"id"`
 	Event    string `json:"event"`
@@ -222,7 +225,8 @@ func (d *Deliveries) prepareEmail(e storage.OutboxEntry) (outbox.Delivery, error
 }
 
 // recipient is the address an email delivery goes to: the one stored for the
-// user when the link was generated, never the request's spelling (SPEC §7).
+// user when the link was generated, never the request's spelling: users are
+// found by a folded address, so another spelling can be another mailbox.
 // Entries queued before events carried it get the user's stored address now;
 // if the user is gone there is nobody to mail.
 func recipient(ctx context.Context, r *realm.Realm, ev Event) (string, error) {

@@ -17,8 +17,8 @@ import (
 )
 
 // Paths of the API, relative to a realm prefix (realm.RoutePrefixes) or the root.
-// Both spellings are served: the seed's with the trailing slash, and the one
-// clients tend to write.
+// Both spellings are served: the documented one with the trailing slash,
+// and the one clients tend to write.
 var paths = []string{"/generate-link-api/", "/generate-link-api"}
 
 // RouteName is the mux route name of the API (the metrics' route label).
@@ -188,7 +188,7 @@ func writeError(w http.ResponseWriter, _ *http.Request, err error) int {
 	case errors.Is(err, jsonapi.ErrTooLarge):
 		status, msg = http.StatusRequestEntityTooLarge, msgTooLarge
 	case errors.Is(err, jsonapi.ErrEmptyBody):
-		// A request without a body has no parameters: the seed's missing-emails answer.
+		// A request without a body has no parameters: the documented missing-emails answer.
 		status, msg = http.StatusBadRequest, "Missing required parameter: emails"
 	case errors.As(err, &malformed):
 		status, msg = http.StatusBadRequest, msgMalformedFmt+malformed.Reason
@@ -210,7 +210,7 @@ type errorBody struct {
 }
 
 // writeJSON writes v like httpx.WriteJSON, but without HTML escaping so that
-// the links' "&" read as in the seed, not as \u0026.
+// the links' "&" read as existing clients expect, not as \u0026.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := marshal(v)
 	if err != nil {

@@ -8,10 +8,10 @@ import (
 )
 
 // BuildLink returns the site's application link: appURL, then the query
-// parameters in the seed's order — token, the site's extra parameters (empty
-// values), username, metadata. The order is part of the contract (apps parse
-// it positionally), so the query is written by hand rather than with
-// url.Values, which sorts. Every name and value is escaped with Escape.
+// parameters in the order existing apps expect — token, the site's extra
+// parameters (empty values), username, metadata. The order is part of the
+// contract (apps parse it positionally), so the query is written by hand
+// rather than with url.Values, which sorts. Every name and value is escaped with Escape.
 // email is the address stored for the link's user (the account the token
 // signs in), not a request's spelling of it.
 func BuildLink(site *realm.Site, token, email, metadata string) string {
@@ -38,7 +38,7 @@ func BuildLink(site *realm.Site, token, email, metadata string) string {
 
 // Escape is url.QueryEscape with two changes that every decoder reads back
 // unchanged: "@" stays literal (RFC 3986 allows it in a query, and the
-// seed's example shows usernames as "name@domain@suffix"), and a space is
+// apps' API document shows usernames as "name@domain@suffix"), and a space is
 // %20 rather than "+", because apps that decode with decodeURIComponent (not
 // a form decoder) would keep a "+". Everything that would change the meaning
 // of the query ("&", "=", "+", "#", "%", non-ASCII) is percent-encoded.

@@ -11,7 +11,8 @@ import (
 // WorkflowEmail is the built-in workflow that mails each user their link.
 const WorkflowEmail = "email"
 
-// body is the wire form of a request, as the seed documents it.
+// body is the wire form of a request, as the API document its existing
+// clients were written against fixes it.
 type body struct {
 	Metadata      string   `json:"metadata"`
 	WorkflowsList string   `json:"workflows_list"`

@@ -67,8 +67,9 @@ type Event struct {
 	// User is the address as the request spelled it (the answer's "user").
 	User string `json:"user"`
 	// Email is the address stored for the user: the email workflow mails
-	// this one, never User (SPEC §7). Entries queued before it existed lack
-	// it; their delivery looks the user up by User.
+	// this one, never User (another spelling can be another mailbox).
+	// Entries queued before it existed lack it; their delivery looks the user
+	// up by User.
 	Email    string `json:"email,omitempty"`
 	Link     string `json:"link"`
 	Metadata string `json:"metadata"`

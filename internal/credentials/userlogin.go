@@ -10,7 +10,8 @@ import (
 	"github.com/latchkey/latchkey/realm"
 )
 
-// Messages of /user/login. The 200, 404 and 405 texts are the seed's.
+// Messages of /user/login. The 200, 404 and 405 texts are fixed by the API
+// document its existing clients were written against.
 const (
 	msgLoginSuccess         = "Success"
 	msgLoginInvalidUser     = "Please provide valid user details"
@@ -24,14 +25,14 @@ const (
 	msgLoginInternal        = "Internal server error"
 )
 
-// loginRequest is the seed's request body. Pointers tell a missing or null
+// loginRequest is the documented request body. Pointers tell a missing or null
 // field from an empty one only for the error message; both are "required".
 type loginRequest struct {
 	EmailID  *string `json:"emailId"`
 	Password *string `json:"password"`
 }
 
-// loginResponse is the seed's envelope; the HTTP status always equals
+// loginResponse is the documented envelope; the HTTP status always equals
 // ResponseCode.
 type loginResponse struct {
 	ResponseCode    int        `json:"responseCode"`
@@ -39,18 +40,18 @@ type loginResponse struct {
 	ResponseData    *loginData `json:"responseData,omitempty"`
 }
 
-// loginData is the seed's success payload, in the seed's field order.
+// loginData is the documented success payload, in the documented field order.
 type loginData struct {
 	Token  string `json:"token"`
 	APIKey string `json:"apiKey"`
-	// Expiry is the token's remaining lifetime in seconds, a string as in the seed.
+	// Expiry is the token's remaining lifetime in seconds, a string as clients expect.
 	Expiry  string `json:"expiry"`
 	EmailID string `json:"emailId"`
 }
 
 // userLogin serves POST /user/login: {"emailId","password"} → token and API key.
 //
-// An emailId that is not an email address gets the seed's 404 ("the email
+// An emailId that is not an email address gets the documented 404 ("the email
 // provided is invalid or the user does not exist"), and so does a disabled
 // user, whose password is not checked: the answer does not tell a disabled
 // account from a missing one, nor confirm its password.

@@ -11,8 +11,8 @@ import (
 	"github.com/latchkey/latchkey/realm"
 )
 
-// Messages of /wf/generate-user-token. The seed fixes only the shapes; the
-// 400 wording follows the workflow engine the seed documents.
+// Messages of /wf/generate-user-token. The API document fixes only the
+// shapes; the 400 wording follows the workflow engine this API stands in for.
 const (
 	wfName             = "generate-user-token"
 	wfStatusSuccess    = "success"
@@ -30,13 +30,13 @@ const (
 	wfInternalCode = "INTERNAL_ERROR"
 )
 
-// wfRequest is the seed's request body.
+// wfRequest is the documented request body.
 type wfRequest struct {
 	Email    *string `json:"email"`
 	Password *string `json:"password"`
 }
 
-// wfResponse is the seed's 200 body.
+// wfResponse is the documented 200 body.
 type wfResponse struct {
 	Status   string     `json:"status"`
 	Response wfTokenSet `json:"response"`
@@ -49,7 +49,8 @@ type wfTokenSet struct {
 }
 
 // seconds is a duration in seconds that always encodes as a JSON float
-// (3600.0), as the seed types expires: number(float).
+// (3600.0): the API document types expires as number(float), and clients
+// may parse it as one.
 type seconds float64
 
 // MarshalJSON implements json.Marshaler.
@@ -61,19 +62,19 @@ func (s seconds) MarshalJSON() ([]byte, error) {
 	return b, nil
 }
 
-// wfStatusError is the seed's 400 body.
+// wfStatusError is the documented 400 body.
 type wfStatusError struct {
 	Status  string `json:"status"`
 	Message string `json:"message"`
 }
 
-// wfCodeError is the seed's 500 body.
+// wfCodeError is the documented 500 body.
 type wfCodeError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
-// wfMessage is the seed's body of every other error.
+// wfMessage is the documented body of every other error.
 type wfMessage struct {
 	Message string `json:"message"`
 }

@@ -5,7 +5,7 @@
 // bearer tokens from ID tokens, and the azp claim tells an OIDC client's access
 // token from an API token or a link token. Service.Verify checks signature,
 // issuer and expiry; deciding which kinds an endpoint accepts is the realm's
-// token gate (realm.Gate), built on Classify.
+// token gate (realm.Realm.Gate), built on Classify.
 //
 // Access tokens are stateless: issuing one writes nothing. Revocation records
 // the token id (jti), or the grant id (gid) of a whole grant, until the token
@@ -229,7 +229,8 @@ type Spec struct {
 	Email           string
 	EmailVerified   *bool
 	Username        string
-	// UserID and TokenType are the claims of the seed APIs' tokens.
+	// UserID and TokenType are the user_id and token_type claims that the
+	// credential and application-link APIs' existing clients read.
 	UserID    string
 	TokenType string
 	ClientID  string

@@ -27,8 +27,8 @@ func (e *MalformedJSONError) Error() string { return "malformed JSON: " + e.Reas
 const DefaultMaxBody = 64 << 10
 
 // DecodeJSON reads at most maxBytes of the body and decodes one JSON value into
-// v. The Content-Type is not enforced, because the seed documents' own curl
-// examples send JSON as form-encoded. It rejects invalid UTF-8, trailing data
+// v. The Content-Type is not enforced, because the curl examples that the
+// JSON APIs' existing clients copied send JSON as form-encoded (curl -d). It rejects invalid UTF-8, trailing data
 // and nesting deeper than 32 levels. Errors: ErrBodyTooLarge, ErrEmptyBody,
 // *MalformedJSONError, or the read error.
 func DecodeJSON(r *http.Request, maxBytes int64, v any) error {
