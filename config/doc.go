@@ -1,4 +1,4 @@
-// Package config loads and validates Latchkey's configuration file (SPEC §4).
+// Package config loads and validates Latchkey's configuration file.
 //
 // A file is YAML, TOML or JSON (chosen by extension) and is read with viper.
 // Every scalar key of server, storage, smtp and log, and defaultRealm, can be
@@ -15,5 +15,7 @@
 // With no file at all, Load("") and Demo return the embedded demo realm.
 //
 // The structs here are the file's shape: the realm package turns them into the
-// runtime model, so besides cmd/latchkey only realm should import this package.
+// runtime model, so besides the code that starts a server (cmd/latchkey,
+// internal/server, internal/testkit, bench/cmd/profserve) only realm should
+// import this package.
 package config

@@ -8,8 +8,20 @@
 // PKCE that cannot be downgraded, refresh tokens for every client with the
 // grant (no offline_access needed) with replay detection, hybrid response
 // types, validated response modes, SSO sessions with prompt/max_age, and access
-// tokens minted by internal/tokens so every API's tokens look alike. It also
-// serves the login page and exports Complete so that other flows (magic
+// tokens minted by internal/crypto/tokens so every API's tokens look alike. It
+// also serves the login page and exports Complete so that other flows (magic
 // links) can finish an authorization response exactly as the authorization
 // endpoint would.
+//
+// One file per flow: authorize.go (the authorization endpoint), code.go
+// (code exchange), refresh.go (refresh-token rotation), clientcredentials.go,
+// userinfo.go, introspect.go, revoke.go and logout.go (RP-initiated logout),
+// over idtoken.go (ID tokens) and tokenresponse.go (the token endpoint's
+// Keycloak-shaped answer). Around them: provider.go (Providers, Options,
+// discovery, routes), server.go (the library's server with those flows
+// overriding it), storage.go and adapters.go (the library's Storage over
+// package storage), login.go, session.go and links.go (the login page and SSO
+// sessions), respond.go (the authorization response, and Complete), params.go
+// (ValidateParams, shared with the magic-link API) and fastpath.go (the hot
+// endpoints without the router).
 package oidc

@@ -1,8 +1,13 @@
 // Package realm is Latchkey's runtime model of a tenant: its settings, clients,
 // sites, workflows, signing keys and token service, plus the domain operations
-// on its users (creation, password changes, authentication with brute-force
-// protection). The Registry builds realms from the config once at start;
-// config structs stop here, every other package works with realm types.
+// on its users (users.go: creation, password changes; authenticate.go:
+// authentication with Keycloak's brute-force lockout) and the token gate
+// (gate.go: Gate, the one place where a bearer token is judged). It also spells
+// a realm's URL prefixes (LegacyPrefix, Prefix, SplitPath) for every package
+// that routes by realm.
+//
+// The Registry builds realms from the config once at start; config structs
+// stop here, every other package works with realm types.
 package realm
 
 import (

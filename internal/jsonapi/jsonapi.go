@@ -2,8 +2,9 @@
 // magic-link, password-login, API-token and application-link APIs): realm
 // lookup, path check, method, transport security, the bearer token through
 // the realm's token gate, the role, the per-IP rate limit, the capped body
-// decode and panic recovery. Every step fails with a typed error; each API
-// supplies one Writer that turns any error into its own wire shape, so the
+// decode and panic recovery (the path check, transport security and bearer
+// token are steps an API opts into). Every step fails with a typed error; each
+// API supplies one Writer that turns any error into its own wire shape, so the
 // APIs differ only in their messages, never in how a request is judged.
 package jsonapi
 

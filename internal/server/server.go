@@ -1,8 +1,10 @@
 // Package server assembles Latchkey from its parts — storage, realms, the
-// per-realm OIDC providers and the credential APIs — into one http.Handler,
-// and runs the background workers (expiry sweeping, the outbox). It is the one
-// place where things are wired together; cmd/latchkey and the end-to-end
-// tests both build the server through New.
+// per-realm OIDC providers, the magic-link service and API, the credential
+// APIs and the application-link API — into one http.Handler, and runs the
+// background workers (expiry sweeping, signing-key refresh, the outbox). It is
+// the one place where things are wired together: mount.go lists the parts in
+// route order and each feature is wired in its own wire_*.go file.
+// cmd/latchkey and the end-to-end tests both build the server through New.
 package server
 
 import (

@@ -1,7 +1,8 @@
 // Package keys manages a realm's JWS signing keys: generation on first start,
-// persistence through storage.Keys, rotation with overlap, and in-memory caches
-// of parsed keys, ready-made signers and the serialized JWKS so that no token
-// or JWKS request parses a key or re-encodes the key set.
+// persistence through storage.Keys, rotation with overlap, reloading keys
+// rotated elsewhere (Ring.Reload), and in-memory caches of parsed keys,
+// ready-made signers and the serialized JWKS so that no token or JWKS request
+// parses a key or re-encodes the key set.
 package keys
 
 import (

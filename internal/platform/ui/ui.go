@@ -1,6 +1,6 @@
 // Package ui renders Latchkey's HTML pages (login, magic-link confirmation,
-// set-password, form_post responses, friendly error pages) from embedded
-// html/template files. Pages work without JavaScript; the only script is the
+// set-password, logout confirmation, form_post responses, friendly error
+// pages) from embedded html/template files. Pages work without JavaScript; the only script is the
 // form_post auto-submit, allowed by its CSP hash.
 package ui
 
