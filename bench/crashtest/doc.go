@@ -6,7 +6,7 @@
 // workflow, refresh-token rotation), restart it on the same file and check
 // that every request answered 2xx before a kill is still in effect.
 //
-// The non-test files are the harness those tests and scripts/soak share:
+// The non-test files are the harness those tests and bench/cmd/soak share:
 // building and supervising the binary (Build, Start), writing its config
 // (Config), a client for the endpoints the tests drive (Client), a counting
 // SMTP sink and the soak itself (Soak). Nothing here is imported by the
@@ -14,9 +14,9 @@
 //
 // Tests:
 //   - TestCrashKillLoop: the SIGKILL loop (LATCHKEY_CRASH_KILLS kills, default
-//     20; scripts/crashtest.sh runs 100).
+//     20; bench/crashtest.sh runs 100).
 //   - TestGracefulTerm: SIGTERM drains in-flight requests, exits 0 and keeps
 //     undelivered outbox entries for the next start.
-//   - TestSoakShort: a 10 s soak (skipped with -short); go run ./scripts/soak
+//   - TestSoakShort: a 10 s soak (skipped with -short); go run ./bench/cmd/soak
 //     runs the full 60 s one.
 package crashtest

@@ -60,7 +60,7 @@ func main() {
 func measure(d time.Duration, dir string) (report, error) {
 	// A token-sized signing input: what a JWS signature covers in practice.
 	digest := sha256.Sum256(make([]byte, 700))
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048) // the realm key size (internal/keys)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048) // the realm key size (internal/crypto/keys)
 	if err != nil {
 		return report{}, fmt.Errorf("generate RSA key: %w", err)
 	}

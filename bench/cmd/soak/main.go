@@ -3,9 +3,11 @@
 // clients mixing /user/login, client_credentials, magic-link issuance (into an
 // in-process SMTP sink) and userinfo, and checks that no request got a 5xx,
 // that RSS stayed flat after the warm-up and that no goroutine leaked. It
-// prints a summary and exits 1 when a check failed.
+// prints a summary and exits 1 when a check failed (2 when the soak could
+// not run). The harness and the checks are bench/crashtest's Soak, which
+// its TestSoakShort also runs.
 //
-//	go run ./scripts/soak [-duration 60s] [-clients 64] [-warmup 10s]
+//	go run ./bench/cmd/soak [-duration 60s] [-clients 64] [-warmup 10s] [-binary path]
 package main
 
 import (
