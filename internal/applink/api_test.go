@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/latchkey/latchkey/internal/applink"
-	"github.com/latchkey/latchkey/internal/testkit"
 	"github.com/latchkey/latchkey/realm"
 )
 
@@ -22,9 +19,9 @@ const apiPath = "/auth/realms/acme/generate-link-api/"
 func TestErrorAnswers(t *testing.T) {
 	env, _ := newEnv(t)
 	c := env.Client()
-	gen := clientToken(t, env, "acme", "gen", "gen-secret")
-	nogen := clientToken(t, env, "acme", "nogen", "nogen-secret")
-	foreign := clientToken(t, env, "other", "gen", "gen-secret")
+	gen := env.ServiceToken(t, "acme", "gen", "gen-secret")
+	nogen := env.ServiceToken(t, "acme", "nogen", "nogen-secret")
+	foreign := env.ServiceToken(t, "other", "gen", "gen-secret")
 	expired := mintToken(t, env, -time.Minute, realm.RoleLinkGenerator)
 	tampered := gen[:len(gen)-4] + "AAAA"
 	const ok = `{"metadata":"m","workflows_list":"","site":"testing","emails":["a@example.com"]}`
@@ -91,7 +88,7 @@ func TestErrorAnswers(t *testing.T) {
 
 func TestSeedExampleAnswer(t *testing.T) {
 	env, _ := newEnv(t)
-	gen := clientToken(t, env, "acme", "gen", "gen-secret")
+	gen := env.ServiceToken(t, "acme", "gen", "gen-secret")
 	status, body := call(t, env.Client(), env, "POST", "/generate-link-api/", gen,
 		`{"metadata":"testing","workflows_list":"","site":"testing","emails":["pritam@focalx.ai"]}`)
 	if status != 200 {
@@ -111,7 +108,7 @@ func TestSeedExampleAnswer(t *testing.T) {
 
 func TestLinkParameterOrderAndEncoding(t *testing.T) {
 	env, _ := newEnv(t)
-	gen := clientToken(t, env, "acme", "gen", "gen-secret")
+	gen := env.ServiceToken(t, "acme", "gen", "gen-secret")
 	tests := []struct {
 		name, site, email, metadata string
 		wantQuery                   string // after the token
@@ -176,47 +173,10 @@ func TestEscape(t *testing.T) {
 	}
 }
 
-// jwks fetches the realm's key set over HTTP, as an app would.
-func jwks(t *testing.T, env *testkit.Env, realmName string) jose.JSONWebKeySet {
-	t.Helper()
-	resp, err := env.Client().Get(env.Issuer(realmName) + "/protocol/openid-connect/certs")
-	if err != nil {
-		t.Fatalf("fetch JWKS: %v", err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) == 0 {
-		t.Fatalf("decode JWKS (status %d): %v", resp.StatusCode, err)
-	}
-	return set
-}
-
-// verifyJWT checks raw against the key set with go-jose and returns its claims.
-func verifyJWT(t *testing.T, set jose.JSONWebKeySet, raw string) map[string]any {
-	t.Helper()
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
-	if err != nil {
-		t.Fatalf("parse token: %v", err)
-	}
-	keys := set.Key(jws.Signatures[0].Header.KeyID)
-	if len(keys) != 1 {
-		t.Fatalf("kid %q not in JWKS", jws.Signatures[0].Header.KeyID)
-	}
-	payload, err := jws.Verify(keys[0])
-	if err != nil {
-		t.Fatalf("token signature does not verify against the JWKS: %v", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatalf("decode claims: %v", err)
-	}
-	return claims
-}
-
 func TestTokensAndUsers(t *testing.T) {
 	env, _ := newEnv(t)
 	ctx := context.Background()
-	gen := clientToken(t, env, "acme", "gen", "gen-secret")
+	gen := env.ServiceToken(t, "acme", "gen", "gen-secret")
 	boss, err := env.Store.GetUserByEmail(ctx, "acme", "boss@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -233,13 +193,12 @@ func TestTokensAndUsers(t *testing.T) {
 	if len(got) != len(wantUsers) {
 		t.Fatalf("answer has %d entries, want %d: %s", len(got), len(wantUsers), body)
 	}
-	set := jwks(t, env, "acme")
 	now := env.Clock.Now()
 	for i, want := range wantUsers {
 		if got[i]["user"] != want {
 			t.Errorf("entry %d user = %q, want %q", i, got[i]["user"], want)
 		}
-		claims := verifyJWT(t, set, tokenOf(t, got[i]["GeneratedMessage"]))
+		claims := env.VerifyJWT(t, "acme", tokenOf(t, got[i]["GeneratedMessage"]))
 		u, err := env.Store.GetUserByEmail(ctx, "acme", want)
 		if err != nil {
 			t.Fatalf("user %s after the request: %v", want, err)
@@ -293,8 +252,8 @@ func TestTokensAndUsers(t *testing.T) {
 
 func TestRoutes(t *testing.T) {
 	env, _ := newEnv(t)
-	gen := clientToken(t, env, "acme", "gen", "gen-secret")
-	foreign := clientToken(t, env, "other", "gen", "gen-secret")
+	gen := env.ServiceToken(t, "acme", "gen", "gen-secret")
+	foreign := env.ServiceToken(t, "other", "gen", "gen-secret")
 	body := `{"site":"testing","emails":["route@example.com"]}`
 	tests := []struct {
 		path, bearer string

@@ -1,7 +1,6 @@
 package applink_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,11 +10,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/applink"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
 	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/testkit/poll"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -134,27 +136,6 @@ func newEnv(t testing.TB) (*testkit.Env, *receiver) {
 	return testkit.New(t, fmt.Sprintf(testConfig, hookURL)), rc
 }
 
-// clientToken gets an access token with client_credentials.
-func clientToken(t testing.TB, env *testkit.Env, realmName, id, secret string) string {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	req, _ := http.NewRequest(http.MethodPost, env.Issuer(realmName)+"/protocol/openid-connect/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	resp, err := env.Client().Do(req)
-	if err != nil {
-		t.Fatalf("token request: %v", err)
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
-		t.Fatalf("token response (status %d): %v", resp.StatusCode, err)
-	}
-	return tok.AccessToken
-}
-
 // realmOf returns a runtime realm of the env.
 func realmOf(t testing.TB, env *testkit.Env, name string) *realm.Realm {
 	t.Helper()
@@ -178,25 +159,12 @@ func mintToken(t testing.TB, env *testkit.Env, lifespan time.Duration, roles ...
 	return tok
 }
 
-// call posts body to path with an optional bearer token and returns status and body.
+// call sends body as JSON to path with an optional bearer token and returns
+// status and body.
 func call(t testing.TB, c *http.Client, env *testkit.Env, method, path, bearer, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, env.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	return resp.StatusCode, buf.String()
+	r := testkit.SendJSON(t, c, method, env.URL+path, bearer, body)
+	return r.Status, r.Body
 }
 
 // links decodes a 200 answer.
@@ -223,16 +191,37 @@ func tokenOf(t testing.TB, link string) string {
 	return tok
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+// probes numbers the probe mails of workerLooked.
+var probes atomic.Int64
+
+// workerLooked proves that the outbox worker has looked at the queue since
+// the call, for tests that assert that an entry was not retried: it queues
+// a mail of the email workflow to a fresh probe address, due at once, and
+// waits for the mail and for its entry to be gone. The worker's look that
+// found the probe saw every other entry as it then was, and left those that
+// were not due alone.
+func workerLooked(t testing.TB, env *testkit.Env) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	to := fmt.Sprintf("probe-%d@probe.example.com", probes.Add(1))
+	payload, err := json.Marshal(applink.Event{Event: applink.EventLinkGenerated, Realm: "acme", Workflow: applink.WorkflowEmail,
+		Site: "testing", User: to, Email: to, Link: "https://store.app.example.com/app.html?token=probe", Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
 	}
+	now := env.Clock.Now()
+	e := storage.OutboxEntry{Realm: "acme", Kind: applink.KindEmail, Payload: payload, NextAttemptAt: now, CreatedAt: now}
+	if err := env.Store.EnqueueOutbox(context.Background(), e); err != nil {
+		t.Fatalf("queue the probe mail: %v", err)
+	}
+	env.Mail.WaitFor(t, to, 5*time.Second)
+	poll.Until(t, 5*time.Second, "the probe's entry to be deleted", func() bool {
+		for _, q := range queued(t, env) {
+			if strings.Contains(string(q.Payload), to) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // queued returns every outbox entry, due or not.

@@ -1,10 +1,8 @@
 package applink_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,7 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/applink"
-	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/testkit/poll"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -20,24 +18,6 @@ import (
 // K: storage's simple Unicode lower-casing folds it to kim@example.com, but
 // it is another mailbox.
 const kelvinKim = "\u212Aim@example.com"
-
-// mailTo returns the addresses of a captured mail's To header.
-func mailTo(t *testing.T, msg testkit.Message) []string {
-	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(msg.Raw))
-	if err != nil {
-		t.Fatalf("captured mail does not parse: %v", err)
-	}
-	list, err := m.Header.AddressList("To")
-	if err != nil {
-		t.Fatalf("To header %q: %v", m.Header.Get("To"), err)
-	}
-	var out []string
-	for _, a := range list {
-		out = append(out, a.Address)
-	}
-	return out
-}
 
 // TestEmailWorkflowMailsStoredAddress: a request naming an existing user by
 // another spelling of their address mails the link to the address stored for
@@ -56,7 +36,7 @@ func TestEmailWorkflowMailsStoredAddress(t *testing.T) {
 	}
 	users, _ := env.Store.CountUsers(ctx, "acme")
 
-	gen := clientToken(t, env, "acme", "gen", "gen-secret")
+	gen := env.ServiceToken(t, "acme", "gen", "gen-secret")
 	req, _ := json.Marshal(map[string]any{"site": "testing", "workflows_list": "email", "emails": []string{kelvinKim}, "metadata": "m"})
 	status, body := call(t, env.Client(), env, "POST", apiPath, gen, string(req))
 	if status != 200 {
@@ -74,8 +54,8 @@ func TestEmailWorkflowMailsStoredAddress(t *testing.T) {
 		t.Errorf("users = %d, want still %d (the Kelvin spelling is kim's account)", n, users)
 	}
 
-	waitFor(t, "the mail", 5*time.Second, func() bool { return len(env.Mail.Messages()) > 0 })
-	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "the mail", func() bool { return len(env.Mail.Messages()) > 0 })
+	poll.Until(t, 5*time.Second, "an empty outbox", func() bool { return len(queued(t, env)) == 0 })
 	msgs := env.Mail.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d mails, want exactly 1", len(msgs))
@@ -86,7 +66,7 @@ func TestEmailWorkflowMailsStoredAddress(t *testing.T) {
 	if !slices.Equal(msg.To, []string{"kim@example.com"}) {
 		t.Errorf("SMTP envelope recipients = %q, want exactly the stored kim@example.com", msg.To)
 	}
-	if to := mailTo(t, msg); !slices.Equal(to, []string{"kim@example.com"}) {
+	if to := msg.HeaderTo(t); !slices.Equal(to, []string{"kim@example.com"}) {
 		t.Errorf("To header = %q, want exactly the stored kim@example.com", to)
 	}
 	if strings.Contains(string(msg.Raw), kelvinKim) || strings.Contains(msg.Text, kelvinKim) {
@@ -119,7 +99,7 @@ func TestEmailWorkflowLegacyEntry(t *testing.T) {
 		NextAttemptAt: now, CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "an empty outbox", func() bool { return len(queued(t, env)) == 0 })
 	msgs := env.Mail.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d mails, want exactly 1", len(msgs))
@@ -127,7 +107,7 @@ func TestEmailWorkflowLegacyEntry(t *testing.T) {
 	if !slices.Equal(msgs[0].To, []string{"kim@example.com"}) {
 		t.Errorf("SMTP envelope recipients = %q, want exactly the stored kim@example.com", msgs[0].To)
 	}
-	if to := mailTo(t, msgs[0]); !slices.Equal(to, []string{"kim@example.com"}) {
+	if to := msgs[0].HeaderTo(t); !slices.Equal(to, []string{"kim@example.com"}) {
 		t.Errorf("To header = %q, want exactly the stored kim@example.com", to)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/applink"
 	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/testkit/poll"
 )
 
 // checkSignature verifies a delivery the way a receiver would.
@@ -53,7 +54,7 @@ func webhookBody(t *testing.T, d delivery) map[string]string {
 
 func generate(t *testing.T, env *testkit.Env, workflows string, emails ...string) []map[string]string {
 	t.Helper()
-	gen := clientToken(t, env, "acme", "gen", "gen-secret")
+	gen := env.ServiceToken(t, "acme", "gen", "gen-secret")
 	req, _ := json.Marshal(map[string]any{"site": "testing", "workflows_list": workflows, "emails": emails, "metadata": "order-42"})
 	status, body := call(t, env.Client(), env, "POST", apiPath, gen, string(req))
 	if status != 200 {
@@ -65,8 +66,8 @@ func generate(t *testing.T, env *testkit.Env, workflows string, emails ...string
 func TestWebhookDeliveredSigned(t *testing.T) {
 	env, rc := newEnv(t)
 	got := generate(t, env, " hook ,,hook", "w1@example.com", "w2@example.com")
-	waitFor(t, "two deliveries", 5*time.Second, func() bool { return len(rc.deliveries()) == 2 })
-	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "two deliveries", func() bool { return len(rc.deliveries()) == 2 })
+	poll.Until(t, 5*time.Second, "an empty outbox", func() bool { return len(queued(t, env)) == 0 })
 	ids := map[string]bool{}
 	for _, d := range rc.deliveries() {
 		checkSignature(t, d, "hook-secret", env.Clock.Now())
@@ -92,7 +93,7 @@ func TestWebhookRetriedAfter500(t *testing.T) {
 	env, rc := newEnv(t)
 	rc.answer(http.StatusInternalServerError, http.StatusOK)
 	generate(t, env, "hook", "retry@example.com")
-	waitFor(t, "the failed attempt to be recorded", 5*time.Second, func() bool {
+	poll.Until(t, 5*time.Second, "the failed attempt to be recorded", func() bool {
 		q := queued(t, env)
 		return len(q) == 1 && q[0].Attempts == 1
 	})
@@ -103,13 +104,13 @@ func TestWebhookRetriedAfter500(t *testing.T) {
 	if wait := e.NextAttemptAt.Sub(env.Clock.Now()); wait < 55*time.Second || wait > time.Minute {
 		t.Errorf("next attempt in %s, want initialBackoff (1m)", wait)
 	}
-	time.Sleep(300 * time.Millisecond) // more than a poll: nothing is due yet
+	workerLooked(t, env) // and found nothing due yet
 	if n := len(rc.deliveries()); n != 1 {
 		t.Fatalf("%d deliveries before the backoff passed, want 1", n)
 	}
 	env.Clock.Advance(time.Minute + time.Second)
-	waitFor(t, "the retry", 5*time.Second, func() bool { return len(rc.deliveries()) == 2 })
-	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "the retry", func() bool { return len(rc.deliveries()) == 2 })
+	poll.Until(t, 5*time.Second, "an empty outbox", func() bool { return len(queued(t, env)) == 0 })
 	ds := rc.deliveries()
 	if ds[0].Header.Get(applink.HeaderDelivery) != ds[1].Header.Get(applink.HeaderDelivery) {
 		t.Errorf("retry has delivery id %s, want the first attempt's %s", ds[1].Header.Get(applink.HeaderDelivery), ds[0].Header.Get(applink.HeaderDelivery))
@@ -122,12 +123,12 @@ func TestWebhookGivenUp(t *testing.T) {
 	before := metricValue(t, env, `latchkey_outbox_deliveries_total{kind="applink.webhook",result="given_up"}`)
 	rc.answer(http.StatusServiceUnavailable)
 	generate(t, env, "flaky", "doomed@example.com") // maxAttempts: 2
-	waitFor(t, "the first failure", 5*time.Second, func() bool {
+	poll.Until(t, 5*time.Second, "the first failure", func() bool {
 		q := queued(t, env)
 		return len(q) == 1 && q[0].Attempts == 1
 	})
 	env.Clock.Advance(time.Minute + time.Second)
-	waitFor(t, "the entry to be given up", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "the entry to be given up", func() bool { return len(queued(t, env)) == 0 })
 	if n := len(rc.deliveries()); n != 2 {
 		t.Errorf("%d attempts, want maxAttempts = 2", n)
 	}
@@ -138,7 +139,7 @@ func TestWebhookGivenUp(t *testing.T) {
 		t.Errorf("given_up counter = %v, want %v", after, before+1)
 	}
 	env.Clock.Advance(time.Hour)
-	time.Sleep(300 * time.Millisecond)
+	workerLooked(t, env) // an hour later: nothing left to retry
 	if n := len(rc.deliveries()); n != 2 {
 		t.Errorf("%d attempts after giving up, want still 2", n)
 	}
@@ -148,7 +149,7 @@ func TestWebhookSurvivesRestart(t *testing.T) {
 	env, rc := newEnv(t)
 	rc.answer(http.StatusServiceUnavailable) // the receiver is down
 	got := generate(t, env, "hook", "durable@example.com")
-	waitFor(t, "the failed attempt to be recorded", 5*time.Second, func() bool {
+	poll.Until(t, 5*time.Second, "the failed attempt to be recorded", func() bool {
 		q := queued(t, env)
 		return len(q) == 1 && q[0].Attempts == 1
 	})
@@ -159,8 +160,8 @@ func TestWebhookSurvivesRestart(t *testing.T) {
 	}
 	rc.answer(http.StatusOK)
 	env.Clock.Advance(time.Minute + time.Second)
-	waitFor(t, "delivery after the restart", 5*time.Second, func() bool { return len(rc.deliveries()) == 2 })
-	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "delivery after the restart", func() bool { return len(rc.deliveries()) == 2 })
+	poll.Until(t, 5*time.Second, "an empty outbox", func() bool { return len(queued(t, env)) == 0 })
 	d := rc.deliveries()[1]
 	b := webhookBody(t, d)
 	if b["id"] != id || b["link"] != got[0]["GeneratedMessage"] {
@@ -190,22 +191,22 @@ func TestEmailWorkflow(t *testing.T) {
 	if !strings.Contains(msg.Text, "valid for 1 day") {
 		t.Errorf("text part does not state the lifetime: %s", msg.Text)
 	}
-	waitFor(t, "the webhook too", 5*time.Second, func() bool { return len(rc.deliveries()) == 1 })
-	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "the webhook too", func() bool { return len(rc.deliveries()) == 1 })
+	poll.Until(t, 5*time.Second, "an empty outbox", func() bool { return len(queued(t, env)) == 0 })
 }
 
 func TestEmailWorkflowRetried(t *testing.T) {
 	env, _ := newEnv(t)
 	env.Mail.Fail.Set(errTemporary("mailbox busy"))
 	generate(t, env, "email", "later@example.com")
-	waitFor(t, "the failed send to be recorded", 5*time.Second, func() bool {
+	poll.Until(t, 5*time.Second, "the failed send to be recorded", func() bool {
 		q := queued(t, env)
 		return len(q) == 1 && q[0].Attempts == 1
 	})
 	env.Mail.Fail.Set(nil)
 	env.Clock.Advance(2 * time.Second) // the email workflow's initial backoff is 1s
 	env.Mail.WaitFor(t, "later@example.com", 5*time.Second)
-	waitFor(t, "an empty outbox", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "an empty outbox", func() bool { return len(queued(t, env)) == 0 })
 }
 
 type errTemporary string
@@ -233,14 +234,14 @@ func TestWorkflowRemovedFromConfig(t *testing.T) {
 	env, rc := newEnv(t)
 	rc.answer(http.StatusServiceUnavailable)
 	generate(t, env, "hook", "orphan@example.com")
-	waitFor(t, "the failed attempt to be recorded", 5*time.Second, func() bool {
+	poll.Until(t, 5*time.Second, "the failed attempt to be recorded", func() bool {
 		q := queued(t, env)
 		return len(q) == 1 && q[0].Attempts == 1
 	})
 	env.Config.Realms[0].Workflows = env.Config.Realms[0].Workflows[1:] // drop "hook"
 	env.Restart()
 	env.Clock.Advance(time.Minute + time.Second)
-	waitFor(t, "the entry to be given up", 5*time.Second, func() bool { return len(queued(t, env)) == 0 })
+	poll.Until(t, 5*time.Second, "the entry to be given up", func() bool { return len(queued(t, env)) == 0 })
 	if !strings.Contains(env.Logs.String(), `workflow \"hook\" of realm \"acme\" is no longer configured`) {
 		t.Errorf("the give-up was not logged with its reason")
 	}
