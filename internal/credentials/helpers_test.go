@@ -82,16 +82,8 @@ func call(t testing.TB, c *http.Client, method, url, contentType string, body io
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read response of %s %s: %v", method, url, err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	r := testkit.Do(t, c, req)
+	return response{status: r.Status, header: r.Header, body: r.Body}
 }
 
 // postJSON posts body as application/json.

@@ -3,14 +3,10 @@ package credentials_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
-
-	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey/latchkey/internal/testkit"
 )
@@ -38,71 +34,6 @@ func apiToken(t *testing.T, env *testkit.Env, c *http.Client, realmName, api str
 	return ok.Response.Token
 }
 
-// verifyWithJWKS checks the token's signature with go-jose against the keys
-// the realm publishes over HTTP, and returns its claims.
-func verifyWithJWKS(t *testing.T, env *testkit.Env, c *http.Client, realmName, raw string) map[string]any {
-	t.Helper()
-	got := call(t, c, http.MethodGet, env.Issuer(realmName)+"/protocol/openid-connect/certs", "", nil)
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal([]byte(got.body), &set); err != nil || got.status != 200 {
-		t.Fatalf("GET certs = %d %s (%v)", got.status, got.body, err)
-	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
-	if err != nil {
-		t.Fatalf("parse token: %v", err)
-	}
-	kid := jws.Signatures[0].Header.KeyID
-	keys := set.Key(kid)
-	if len(keys) != 1 {
-		t.Fatalf("JWKS has %d keys with kid %q, want 1", len(keys), kid)
-	}
-	if alg := jws.Signatures[0].Header.Algorithm; alg != keys[0].Algorithm {
-		t.Errorf("token alg = %s, JWKS key alg = %s", alg, keys[0].Algorithm)
-	}
-	payload, err := jws.Verify(keys[0])
-	if err != nil {
-		t.Fatalf("verify token with the realm's JWKS: %v", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatalf("decode claims: %v", err)
-	}
-	return claims
-}
-
-// userinfo calls the realm's userinfo endpoint with the bearer token.
-func userinfo(t *testing.T, env *testkit.Env, c *http.Client, realmName, raw string) response {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, env.Issuer(realmName)+"/protocol/openid-connect/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+raw)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("userinfo: %v", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read userinfo: %v", err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
-}
-
-// clientPost posts a form to a realm endpoint as the confidential client svc.
-func clientPost(t *testing.T, env *testkit.Env, c *http.Client, realmName, path string, form url.Values) response {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, env.Issuer(realmName)+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("svc", "s3cret")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	var m json.RawMessage
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(m)}
-}
-
 func TestTokensVerifyAndRevoke(t *testing.T) {
 	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
@@ -114,7 +45,7 @@ func TestTokensVerifyAndRevoke(t *testing.T) {
 					t.Fatal(err)
 				}
 				raw := apiToken(t, env, c, realmName, api)
-				claims := verifyWithJWKS(t, env, c, realmName, raw)
+				claims := env.VerifyJWT(t, realmName, raw)
 				for k, want := range map[string]any{
 					"iss": env.Issuer(realmName), "sub": u.ID, "user_id": u.ID, "email": "alice@example.com",
 					"preferred_username": "alice@example.com", "azp": "latchkey-api", "typ": "Bearer",
@@ -143,23 +74,23 @@ func TestTokensVerifyAndRevoke(t *testing.T) {
 					t.Errorf("roles = %v, want link-generator", roles)
 				}
 
-				if got := userinfo(t, env, c, realmName, raw); got.status != 200 || !strings.Contains(got.body, `"sub":"`+u.ID+`"`) {
-					t.Fatalf("userinfo = %d %s, want 200 with sub %s", got.status, got.body, u.ID)
+				if got := env.Userinfo(t, realmName, raw); got.Status != 200 || !strings.Contains(got.Body, `"sub":"`+u.ID+`"`) {
+					t.Fatalf("userinfo = %d %s, want 200 with sub %s", got.Status, got.Body, u.ID)
 				}
-				intro := clientPost(t, env, c, realmName, "/protocol/openid-connect/token/introspect", url.Values{"token": {raw}})
-				if intro.status != 200 || !strings.Contains(intro.body, `"active":true`) || !strings.Contains(intro.body, `"sub":"`+u.ID+`"`) {
-					t.Fatalf("introspect = %d %s, want active with sub", intro.status, intro.body)
+				intro := env.Introspect(t, realmName, "svc", "s3cret", raw)
+				if intro.Status != 200 || !strings.Contains(intro.Body, `"active":true`) || !strings.Contains(intro.Body, `"sub":"`+u.ID+`"`) {
+					t.Fatalf("introspect = %d %s, want active with sub", intro.Status, intro.Body)
 				}
-				rev := clientPost(t, env, c, realmName, "/protocol/openid-connect/revoke", url.Values{"token": {raw}})
-				if rev.status != 200 {
-					t.Fatalf("revoke = %d %s, want 200", rev.status, rev.body)
+				rev := env.Revoke(t, realmName, "svc", "s3cret", raw)
+				if rev.Status != 200 {
+					t.Fatalf("revoke = %d %s, want 200", rev.Status, rev.Body)
 				}
-				if got := userinfo(t, env, c, realmName, raw); got.status != http.StatusUnauthorized {
-					t.Fatalf("userinfo after revocation = %d %s, want 401", got.status, got.body)
+				if got := env.Userinfo(t, realmName, raw); got.Status != http.StatusUnauthorized {
+					t.Fatalf("userinfo after revocation = %d %s, want 401", got.Status, got.Body)
 				}
-				intro = clientPost(t, env, c, realmName, "/protocol/openid-connect/token/introspect", url.Values{"token": {raw}})
-				if intro.body != `{"active":false}` {
-					t.Fatalf("introspect after revocation = %d %s, want {\"active\":false}", intro.status, intro.body)
+				intro = env.Introspect(t, realmName, "svc", "s3cret", raw)
+				if strings.TrimSpace(intro.Body) != `{"active":false}` {
+					t.Fatalf("introspect after revocation = %d %s, want {\"active\":false}", intro.Status, intro.Body)
 				}
 			})
 		}
@@ -176,8 +107,8 @@ func TestTokenDiesWithUser(t *testing.T) {
 	if err := acme(t, env).SetEnabled(context.Background(), alice.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := userinfo(t, env, c, "acme", raw); got.status != http.StatusUnauthorized {
-		t.Fatalf("userinfo for a disabled user = %d %s, want 401", got.status, got.body)
+	if got := env.Userinfo(t, "acme", raw); got.Status != http.StatusUnauthorized {
+		t.Fatalf("userinfo for a disabled user = %d %s, want 401", got.Status, got.Body)
 	}
 	got := postJSON(t, c, env.URL+"/user/login", loginBody("alice@example.com", alicePassword))
 	if want := loginError(404, "Please provide valid user details"); got.status != 404 || got.body != want {
@@ -195,12 +126,12 @@ func TestTokenExpires(t *testing.T) {
 	c := env.Client()
 	raw := apiToken(t, env, c, "acme", "wf/generate-user-token")
 	env.Clock.Advance(3599e9)
-	if got := userinfo(t, env, c, "acme", raw); got.status != 200 {
-		t.Fatalf("userinfo 1s before expiry = %d %s, want 200", got.status, got.body)
+	if got := env.Userinfo(t, "acme", raw); got.Status != 200 {
+		t.Fatalf("userinfo 1s before expiry = %d %s, want 200", got.Status, got.Body)
 	}
 	env.Clock.Advance(2e9)
-	if got := userinfo(t, env, c, "acme", raw); got.status != http.StatusUnauthorized {
-		t.Fatalf("userinfo after expiry = %d %s, want 401", got.status, got.body)
+	if got := env.Userinfo(t, "acme", raw); got.Status != http.StatusUnauthorized {
+		t.Fatalf("userinfo after expiry = %d %s, want 401", got.Status, got.Body)
 	}
 }
 
@@ -219,18 +150,10 @@ func TestTokensAuthorizeOtherAPIs(t *testing.T) {
 			who, token string
 			refused    bool
 		}{{"alice (has the role)", withRole, false}, {"carol (lacks the role)", withoutRole, true}} {
-			req, _ := http.NewRequest(http.MethodPost, env.URL+path, strings.NewReader(`{}`))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+tt.token)
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			denied := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
-			if denied != tt.refused || resp.StatusCode == http.StatusNotFound || resp.StatusCode >= 500 {
-				t.Errorf("POST %s as %s = %d %s, want refused=%v", path, tt.who, resp.StatusCode, b, tt.refused)
+			r := testkit.PostJSON(t, c, env.URL+path, tt.token, `{}`)
+			denied := r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden
+			if denied != tt.refused || r.Status == http.StatusNotFound || r.Status >= 500 {
+				t.Errorf("POST %s as %s = %d %s, want refused=%v", path, tt.who, r.Status, r.Body, tt.refused)
 			}
 		}
 	}
