@@ -93,14 +93,7 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, realm, id string, fn func
 		out = a
 		return nil, tx.Bucket(bucketAuthRequests).Put(key(realm, id), v)
 	})
-	switch {
-	case err == nil:
-		return out, nil
-	case fnErr != nil && err == fnErr:
-		return storage.AuthRequest{}, err
-	default:
-		return storage.AuthRequest{}, fmt.Errorf("update auth request %q in realm %q: %w", id, realm, err)
-	}
+	return updateResult(out, err, fnErr, "update auth request %q in realm %q", id, realm)
 }
 
 // DeleteAuthRequest removes the request; absent is not an error.

@@ -56,20 +56,7 @@ func BenchmarkIssueOneTimeToken(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			if !mode.parallel {
-				for b.Loop() {
-					issue()
-				}
-				return
-			}
-			b.SetParallelism(16) // request handlers block on I/O: many per CPU
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					issue()
-				}
-			})
+			runOps(b, mode.parallel, issue)
 		})
 	}
 }
@@ -117,20 +104,7 @@ func BenchmarkConsumeOneTimeToken(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			if !mode.parallel {
-				for b.Loop() {
-					consume()
-				}
-				return
-			}
-			b.SetParallelism(16)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					consume()
-				}
-			})
+			runOps(b, mode.parallel, consume)
 		})
 	}
 }
@@ -165,4 +139,22 @@ func BenchmarkGetUserByEmail(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// runOps times op, serially or from many goroutines at once.
+func runOps(b *testing.B, parallel bool, op func()) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	if !parallel {
+		for b.Loop() {
+			op()
+		}
+		return
+	}
+	b.SetParallelism(16) // request handlers block on I/O: many per CPU
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			op()
+		}
+	})
 }

@@ -1,135 +1,115 @@
 package bboltstore
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/latchkey/latchkey/storage"
 )
 
-// checkIndexes verifies that the secondary index buckets hold exactly the
-// entries their primary records imply, and that the one-time token group
-// index points at the group's live token. It returns every mismatch found.
+// checkIndexes verifies the index buckets of every table against the records
+// of its primary bucket and returns every mismatch found.
 func checkIndexes(tx *bolt.Tx) []error {
-	want := map[string]map[string]string{} // index bucket -> key -> value
-	add := func(bucket []byte, k []byte, v string) {
-		m := want[string(bucket)]
-		if m == nil {
-			m = map[string]string{}
-			want[string(bucket)] = m
-		}
-		m[string(k)] = v
-	}
 	var errs []error
-	each := func(bucket []byte, fn func(v []byte) error) {
-		err := tx.Bucket(bucket).ForEach(func(k, v []byte) error {
-			if err := fn(v); err != nil {
-				return fmt.Errorf("%s %q: %w", bucket, k, err)
-			}
+	for _, tb := range indexedTables {
+		errs = append(errs, tb.checkIndexes(tx)...)
+	}
+	return errs
+}
+
+// expectedEntries is what the records of a table imply for one index.
+type expectedEntries struct {
+	// entries holds, for each key, the values of the records that have it:
+	// exactly one for an ordinary index.
+	entries map[string][]string
+	// live holds, for a shared index, the value of each key's live record.
+	live map[string]string
+}
+
+func (tb *table[T]) checkIndexes(tx *bolt.Tx) []error {
+	var errs []error
+	expected := make([]expectedEntries, len(tb.indexes))
+	for i := range expected {
+		expected[i] = expectedEntries{entries: map[string][]string{}, live: map[string]string{}}
+	}
+	_ = tx.Bucket(tb.bucket).ForEach(func(k, v []byte) error {
+		var rec T
+		if err := decode(v, &rec); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", tb.bucket, k, err))
 			return nil
-		})
-		if err != nil {
-			errs = append(errs, err)
+		}
+		for i, ix := range tb.indexes {
+			ek, ev, ok := ix.entry(rec)
+			if !ok {
+				continue
+			}
+			want := &expected[i]
+			want.entries[string(ek)] = append(want.entries[string(ek)], ev)
+			if ix.live == nil || !ix.live(rec) {
+				continue
+			}
+			if other, dup := want.live[string(ek)]; dup {
+				errs = append(errs, fmt.Errorf("%s: two live records under %q: %q and %q", ix.bucket, ek, other, ev))
+				continue
+			}
+			want.live[string(ek)] = ev
+		}
+		return nil
+	})
+	for i, ix := range tb.indexes {
+		if ix.live == nil {
+			errs = append(errs, checkIndex(tx, ix.bucket, expected[i].entries)...)
+		} else {
+			errs = append(errs, checkSharedIndex(tx, ix.bucket, expected[i])...)
 		}
 	}
+	return errs
+}
 
-	each(bucketUsers, func(v []byte) error {
-		var u storage.User
-		if err := decode(v, &u); err != nil {
-			return err
+// checkIndex verifies that an ordinary index holds exactly the expected
+// entries, each naming its one record.
+func checkIndex(tx *bolt.Tx, bucket []byte, expected map[string][]string) []error {
+	var errs []error
+	unseen := maps.Clone(expected)
+	_ = tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+		want, ok := unseen[string(k)]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: stale entry %q", bucket, k))
+		case len(want) > 1:
+			errs = append(errs, fmt.Errorf("%s: entry %q claimed by %q", bucket, k, want))
+		case want[0] != string(v):
+			errs = append(errs, fmt.Errorf("%s: entry %q = %q, want %q", bucket, k, v, want[0]))
 		}
-		if u.Email != "" {
-			add(bucketUsersByEmail, key(u.Realm, fold(u.Email)), u.ID)
-		}
-		if u.Username != "" {
-			add(bucketUsersByName, key(u.Realm, fold(u.Username)), u.ID)
-		}
+		delete(unseen, string(k))
 		return nil
 	})
-	each(bucketSessions, func(v []byte) error {
-		var s storage.Session
-		if err := decode(v, &s); err != nil {
-			return err
-		}
-		if s.TokenHash != "" {
-			add(bucketSessionsByHash, key(s.Realm, s.TokenHash), s.ID)
-		}
-		if s.UserID != "" {
-			add(bucketSessionsByUser, key(s.Realm, s.UserID, s.ID), s.ID)
-		}
-		return nil
-	})
-	each(bucketRefresh, func(v []byte) error {
-		var t storage.RefreshToken
-		if err := decode(v, &t); err != nil {
-			return err
-		}
-		add(bucketRefreshByID, key(t.Realm, t.ID), t.Hash)
-		if t.UserID != "" {
-			add(bucketRefreshByUser, key(t.Realm, t.UserID, t.ID), t.Hash)
-		}
-		if t.SessionID != "" {
-			add(bucketRefreshBySess, key(t.Realm, t.SessionID, t.ID), t.Hash)
-		}
-		return nil
-	})
-	liveInGroup := map[string]string{} // group index key -> hash of a live token
-	each(bucketOTT, func(v []byte) error {
-		var t storage.OneTimeToken
-		if err := decode(v, &t); err != nil {
-			return err
-		}
-		if t.Subject != "" {
-			add(bucketOTTBySubject, key(t.Realm, t.Subject, t.Kind, t.Hash), t.Hash)
-		}
-		if t.Group != "" && t.ConsumedAt.IsZero() && !t.Superseded {
-			gk := string(key(t.Realm, t.Kind, t.Group))
-			if other, ok := liveInGroup[gk]; ok {
-				return fmt.Errorf("two live tokens in group %q: %q and %q", gk, other, t.Hash)
-			}
-			liveInGroup[gk] = t.Hash
-		}
-		return nil
-	})
-
-	for _, index := range [][]byte{
-		bucketUsersByEmail, bucketUsersByName, bucketSessionsByHash, bucketSessionsByUser,
-		bucketRefreshByID, bucketRefreshByUser, bucketRefreshBySess, bucketOTTBySubject,
-	} {
-		expect := maps.Clone(want[string(index)])
-		_ = tx.Bucket(index).ForEach(func(k, v []byte) error {
-			w, ok := expect[string(k)]
-			switch {
-			case !ok:
-				errs = append(errs, fmt.Errorf("%s: stale entry %q", index, k))
-			case w != string(v):
-				errs = append(errs, fmt.Errorf("%s: entry %q = %q, want %q", index, k, v, w))
-			}
-			delete(expect, string(k))
-			return nil
-		})
-		for _, k := range slices.Sorted(maps.Keys(expect)) {
-			errs = append(errs, fmt.Errorf("%s: missing entry %q", index, k))
-		}
+	for _, k := range slices.Sorted(maps.Keys(unseen)) {
+		errs = append(errs, fmt.Errorf("%s: missing entry %q", bucket, k))
 	}
+	return errs
+}
 
-	_ = tx.Bucket(bucketOTTByGroup).ForEach(func(k, v []byte) error {
-		if parts := bytes.SplitN(k, []byte{0}, 3); len(parts) != 3 ||
-			tx.Bucket(bucketOTT).Get(key(string(parts[0]), string(parts[1]), string(v))) == nil {
-			errs = append(errs, fmt.Errorf("%s: entry %q points at no token", bucketOTTByGroup, k))
+// checkSharedIndex verifies that each entry of a shared index names a record
+// with its key, the live one when there is one, and that every key with a
+// live record has an entry.
+func checkSharedIndex(tx *bolt.Tx, bucket []byte, expected expectedEntries) []error {
+	var errs []error
+	unseen := maps.Clone(expected.live)
+	_ = tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+		live, hasLive := expected.live[string(k)]
+		switch {
+		case !slices.Contains(expected.entries[string(k)], string(v)):
+			errs = append(errs, fmt.Errorf("%s: entry %q points at no record with that key", bucket, k))
+		case hasLive && live != string(v):
+			errs = append(errs, fmt.Errorf("%s: entry %q = %q, but the live record is %q", bucket, k, v, live))
 		}
-		if live, ok := liveInGroup[string(k)]; ok && live != string(v) {
-			errs = append(errs, fmt.Errorf("%s: entry %q = %q, but live token is %q", bucketOTTByGroup, k, v, live))
-		}
-		delete(liveInGroup, string(k))
+		delete(unseen, string(k))
 		return nil
 	})
-	for _, k := range slices.Sorted(maps.Keys(liveInGroup)) {
-		errs = append(errs, fmt.Errorf("%s: missing entry %q", bucketOTTByGroup, k))
+	for _, k := range slices.Sorted(maps.Keys(unseen)) {
+		errs = append(errs, fmt.Errorf("%s: missing entry %q", bucket, k))
 	}
 	return errs
 }

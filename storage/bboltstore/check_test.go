@@ -18,6 +18,14 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 	del := func(bucket []byte, k string) func(tx *bolt.Tx) error {
 		return func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete([]byte(k)) }
 	}
+	// putToken writes a token record without its index entries.
+	putToken := func(tx *bolt.Tx, tok storage.OneTimeToken) error {
+		v, err := encode(tok)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketOTT).Put(key(tok.Realm, tok.Kind, tok.Hash), v)
+	}
 	// revive marks the superseded token r1/link/oh2 live again.
 	revive := func(tx *bolt.Tx) error {
 		tok, err := getOneTimeToken(tx, "r1", "link", "oh2")
@@ -25,7 +33,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 			return err
 		}
 		tok.Superseded = false
-		return putOneTimeToken(tx.Bucket(bucketOTT), tok)
+		return putToken(tx, tok)
 	}
 	tests := []struct {
 		name   string
@@ -56,11 +64,11 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 		{"group entry misses the live token", []func(*bolt.Tx) error{del(bucketOTTByGroup, "r1\x00link\x00g2"), put(bucketOTTByGroup, "r1\x00link\x00g3", "oh7"), revive},
 			[]string{`one_time_tokens_by_group: missing entry "r1\x00link\x00g1"`}},
 		{"group entry names a superseded token", []func(*bolt.Tx) error{func(tx *bolt.Tx) error {
-			return putOneTimeToken(tx.Bucket(bucketOTT), storage.OneTimeToken{Realm: "r1", Kind: "link", Hash: "ohy", Group: "g3"})
+			return putToken(tx, storage.OneTimeToken{Realm: "r1", Kind: "link", Hash: "ohy", Group: "g3"})
 		}, put(bucketOTTByGroup, "r1\x00link\x00g3", "oh7")},
 			[]string{`one_time_tokens_by_group: entry "r1\x00link\x00g3" = "oh7"`, `"ohy"`}},
 		{"two live tokens in a group", []func(*bolt.Tx) error{revive, func(tx *bolt.Tx) error {
-			return putOneTimeToken(tx.Bucket(bucketOTT), storage.OneTimeToken{Realm: "r1", Kind: "link", Hash: "ohx", Group: "g1"})
+			return putToken(tx, storage.OneTimeToken{Realm: "r1", Kind: "link", Hash: "ohx", Group: "g1"})
 		}}, []string{`two live`, `"oh2"`, `"ohx"`}},
 		{"undecodable user", []func(*bolt.Tx) error{put(bucketUsers, "r1\x00u9", "junk")},
 			[]string{`users "r1\x00u9": decode`}},
@@ -84,5 +92,47 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEveryBucketIsDeclared: each bucket the store creates is either a
+// table's (primary or index, which Check covers) or one of the buckets whose
+// records have no indexes; an index bucket ("…_by_…") must belong to a table.
+// A new bucket fails here until it is declared as one or the other.
+func TestEveryBucketIsDeclared(t *testing.T) {
+	withoutIndexes := [][]byte{bucketMeta, bucketSigningKeys, bucketSecrets, bucketAuthRequests,
+		bucketRevocations, bucketLoginFailures, bucketOutbox}
+	declared := map[string]string{}
+	declare := func(bucket []byte, as string) {
+		if prev, dup := declared[string(bucket)]; dup {
+			t.Errorf("bucket %s declared as %s and as %s", bucket, prev, as)
+		}
+		declared[string(bucket)] = as
+	}
+	for _, b := range withoutIndexes {
+		declare(b, "a bucket without indexes")
+	}
+	for _, tb := range indexedTables {
+		primary, indexes := tb.buckets()
+		declare(primary, "a table")
+		for _, ix := range indexes {
+			declare(ix, "an index")
+		}
+	}
+	created := map[string]bool{}
+	for _, b := range allBuckets {
+		created[string(b)] = true
+		as, ok := declared[string(b)]
+		switch {
+		case !ok:
+			t.Errorf("bucket %s is neither a table's nor declared to have no indexes", b)
+		case strings.Contains(string(b), "_by_") && as != "an index":
+			t.Errorf("bucket %s is named as an index but declared as %s", b, as)
+		}
+	}
+	for b, as := range declared {
+		if !created[b] {
+			t.Errorf("bucket %s is declared as %s but not in allBuckets, so Open does not create it", b, as)
+		}
 	}
 }

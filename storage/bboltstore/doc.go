@@ -28,8 +28,9 @@
 //	login_failures              realm␀key -> LoginFailures
 //	outbox                      entry id -> OutboxEntry (not realm-scoped; ID order is time order)
 //
-// Index buckets are written in the same transaction as their records. Check
-// verifies that they match.
+// Index buckets are written in the same transaction as their records. The
+// index definitions in tables.go are what the writers maintain and what
+// Check verifies.
 //
 // # Codec
 //

@@ -88,14 +88,7 @@ func (s *Store) UpdateLoginFailures(ctx context.Context, realm, account string, 
 		out = next
 		return nil, putLoginFailures(tx, next)
 	})
-	switch {
-	case err == nil:
-		return out, nil
-	case fnErr != nil && err == fnErr:
-		return storage.LoginFailures{}, err
-	default:
-		return storage.LoginFailures{}, fmt.Errorf("update login failures of %q in realm %q: %w", account, realm, err)
-	}
+	return updateResult(out, err, fnErr, "update login failures of %q in realm %q", account, realm)
 }
 
 // putLoginFailures stores f, or deletes it when it holds nothing worth keeping.

@@ -1,7 +1,6 @@
 package bboltstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,84 +15,47 @@ import (
 // token superseded, in one (batched) transaction. ErrAlreadyExists when the
 // hash is already stored for the realm and kind.
 func (s *Store) IssueOneTimeToken(ctx context.Context, t storage.OneTimeToken) error {
-	err := s.batch(ctx, func(tx *bolt.Tx) (error, error) {
-		if err := checkNewOneTimeToken(tx, t); err != nil {
-			return err, nil
-		}
-		return nil, issueOneTimeToken(tx, t)
-	})
+	err := insert(s, ctx, t, oneTimeTable.checkNew, issueOneTimeToken)
 	if err != nil {
 		return fmt.Errorf("issue %s token in realm %q: %w", t.Kind, t.Realm, err)
 	}
 	return nil
 }
 
-// checkNewOneTimeToken refuses t (before anything is written) when its
-// identifiers are invalid or its hash is taken.
-func checkNewOneTimeToken(tx *bolt.Tx, t storage.OneTimeToken) error {
-	if !validIDs(t.Realm, t.Kind, t.Hash) || !noNUL(t.Group, t.Subject) {
-		return errInvalidID
-	}
-	if tx.Bucket(bucketOTT).Get(key(t.Realm, t.Kind, t.Hash)) != nil {
-		return storage.ErrAlreadyExists
-	}
-	return nil
-}
-
-// issueOneTimeToken writes a checked token with its index entries.
+// issueOneTimeToken writes a checked token with its index entries, after
+// superseding its group's live token.
 //
 // Only one token per group can be live: each issue supersedes the one the
 // group index points at, and tokens are created pointing at themselves. So
 // superseding that one token supersedes "every live token of the group".
 func issueOneTimeToken(tx *bolt.Tx, t storage.OneTimeToken) error {
-	tokens := tx.Bucket(bucketOTT)
-	if t.Group != "" {
-		groups := tx.Bucket(bucketOTTByGroup)
-		gk := key(t.Realm, t.Kind, t.Group)
-		if prev := groups.Get(gk); prev != nil {
-			pk := key(t.Realm, t.Kind, string(prev))
-			if v := tokens.Get(pk); v != nil {
-				var p storage.OneTimeToken
-				if err := decode(v, &p); err != nil {
-					return err
-				}
-				if p.ConsumedAt.IsZero() && !p.Superseded {
-					p.Superseded = true
-					if err := putOneTimeToken(tokens, p); err != nil {
-						return err
-					}
-				}
+	if gk, _, ok := oneTimeByGroup.entry(t); ok {
+		if prev := tx.Bucket(bucketOTTByGroup).Get(gk); prev != nil {
+			if err := supersede(tx, t.Realm, t.Kind, string(prev)); err != nil {
+				return err
 			}
 		}
-		if err := groups.Put(gk, []byte(t.Hash)); err != nil {
-			return err
-		}
 	}
-	if t.Subject != "" {
-		sk := key(t.Realm, t.Subject, t.Kind, t.Hash)
-		if err := tx.Bucket(bucketOTTBySubject).Put(sk, []byte(t.Hash)); err != nil {
-			return err
-		}
-	}
-	return putOneTimeToken(tokens, t)
+	return oneTimeTable.add(tx, t)
 }
 
-func putOneTimeToken(tokens *bolt.Bucket, t storage.OneTimeToken) error {
-	v, err := encode(t)
-	if err != nil {
+// supersede marks the token superseded if it is live; a token swept or
+// deleted since is no error.
+func supersede(tx *bolt.Tx, realm, kind, hash string) error {
+	prev, err := getOneTimeToken(tx, realm, kind, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil || !liveToken(prev) {
 		return err
 	}
-	return tokens.Put(key(t.Realm, t.Kind, t.Hash), v)
+	next := prev
+	next.Superseded = true
+	return oneTimeTable.put(tx, next, &prev)
 }
 
 func getOneTimeToken(tx *bolt.Tx, realm, kind, hash string) (storage.OneTimeToken, error) {
-	v := tx.Bucket(bucketOTT).Get(key(realm, kind, hash))
-	if v == nil {
-		return storage.OneTimeToken{}, storage.ErrNotFound
-	}
-	var t storage.OneTimeToken
-	err := decode(v, &t)
-	return t, err
+	return oneTimeTable.get(tx, key(realm, kind, hash))
 }
 
 // PeekOneTimeToken returns the record whatever its state; ErrNotFound if unknown.
@@ -125,16 +87,17 @@ func (s *Store) ConsumeOneTimeToken(ctx context.Context, realm, kind, hash strin
 			return err, nil
 		case err != nil:
 			return nil, err
-		case !t.ConsumedAt.IsZero() || t.Superseded:
+		case !liveToken(t):
 			return storage.ErrConsumed, nil
 		case expired(t.ExpiresAt, now):
 			return storage.ErrExpired, nil
 		}
-		t.ConsumedAt = now
-		if err := putOneTimeToken(tx.Bucket(bucketOTT), t); err != nil {
+		consumed := t
+		consumed.ConsumedAt = now
+		if err := oneTimeTable.put(tx, consumed, &t); err != nil {
 			return nil, err
 		}
-		out = t
+		out = consumed
 		return nil, nil
 	})
 	if err != nil {
@@ -154,32 +117,12 @@ func (s *Store) DeleteOneTimeToken(ctx context.Context, realm, kind, hash string
 		if err != nil {
 			return err
 		}
-		return deleteOneTimeToken(tx, t)
+		return oneTimeTable.remove(tx, t)
 	})
 	if err != nil {
 		return fmt.Errorf("delete %s token in realm %q: %w", kind, realm, err)
 	}
 	return nil
-}
-
-// deleteOneTimeToken removes t and its index entries. The group entry goes
-// only if it still points at t: a newer token may own it.
-func deleteOneTimeToken(tx *bolt.Tx, t storage.OneTimeToken) error {
-	if t.Group != "" {
-		groups := tx.Bucket(bucketOTTByGroup)
-		gk := key(t.Realm, t.Kind, t.Group)
-		if cur := groups.Get(gk); cur != nil && bytes.Equal(cur, []byte(t.Hash)) {
-			if err := groups.Delete(gk); err != nil {
-				return err
-			}
-		}
-	}
-	if t.Subject != "" {
-		if err := tx.Bucket(bucketOTTBySubject).Delete(key(t.Realm, t.Subject, t.Kind, t.Hash)); err != nil {
-			return err
-		}
-	}
-	return tx.Bucket(bucketOTT).Delete(key(t.Realm, t.Kind, t.Hash))
 }
 
 // RevokeSubjectTokens marks every live (unconsumed, unsuperseded) token of the
@@ -197,19 +140,18 @@ func (s *Store) RevokeSubjectTokens(ctx context.Context, realm, subject string, 
 		if err != nil {
 			return err
 		}
-		tokens := tx.Bucket(bucketOTT)
 		for _, k := range keys {
-			v := tokens.Get(k)
-			if v == nil {
+			t, err := oneTimeTable.get(tx, k)
+			if errors.Is(err, storage.ErrNotFound) {
 				continue
 			}
-			var t storage.OneTimeToken
-			if err := decode(v, &t); err != nil {
+			if err != nil {
 				return err
 			}
-			if t.ConsumedAt.IsZero() && !t.Superseded {
-				t.ConsumedAt = now
-				if err := putOneTimeToken(tokens, t); err != nil {
+			if liveToken(t) {
+				revoked := t
+				revoked.ConsumedAt = now
+				if err := oneTimeTable.put(tx, revoked, &t); err != nil {
 					return err
 				}
 			}

@@ -40,12 +40,7 @@ func (s *Store) newOutboxID() string {
 // enqueue order. ErrAlreadyExists if an ID is already queued (or repeated).
 func (s *Store) EnqueueOutbox(ctx context.Context, entries ...storage.OutboxEntry) error {
 	entries = s.withOutboxIDs(entries)
-	err := s.batch(ctx, func(tx *bolt.Tx) (error, error) {
-		if err := checkNewOutbox(tx, entries); err != nil {
-			return err, nil
-		}
-		return nil, putOutbox(tx, entries...)
-	})
+	err := insert(s, ctx, entries, checkNewOutbox, putOutbox)
 	if err != nil {
 		return fmt.Errorf("enqueue %d outbox entries: %w", len(entries), err)
 	}
@@ -82,7 +77,7 @@ func checkNewOutbox(tx *bolt.Tx, entries []storage.OutboxEntry) error {
 	return nil
 }
 
-func putOutbox(tx *bolt.Tx, entries ...storage.OutboxEntry) error {
+func putOutbox(tx *bolt.Tx, entries []storage.OutboxEntry) error {
 	b := tx.Bucket(bucketOutbox)
 	for _, e := range entries {
 		v, err := encode(e)
@@ -152,16 +147,9 @@ func (s *Store) UpdateOutbox(ctx context.Context, id string, fn func(storage.Out
 			return fmt.Errorf("updater changed id to %q: %w", next.ID, errInvalidID), nil
 		}
 		out = next
-		return nil, putOutbox(tx, next)
+		return nil, putOutbox(tx, []storage.OutboxEntry{next})
 	})
-	switch {
-	case err == nil:
-		return out, nil
-	case fnErr != nil && err == fnErr:
-		return storage.OutboxEntry{}, err
-	default:
-		return storage.OutboxEntry{}, fmt.Errorf("update outbox entry %q: %w", id, err)
-	}
+	return updateResult(out, err, fnErr, "update outbox entry %q", id)
 }
 
 // DeleteOutbox removes an entry; absent is not an error.

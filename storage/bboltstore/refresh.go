@@ -14,63 +14,15 @@ import (
 // CreateRefreshToken stores a new token with its ID, user and session index
 // entries; ErrAlreadyExists on a duplicate hash or ID.
 func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
-	err := s.batch(ctx, func(tx *bolt.Tx) (error, error) {
-		if err := checkNewRefreshToken(tx, t); err != nil {
-			return err, nil
-		}
-		return nil, putRefreshToken(tx, t)
-	})
+	err := insert(s, ctx, t, refreshTable.checkNew, refreshTable.add)
 	if err != nil {
 		return fmt.Errorf("create refresh token %q in realm %q: %w", t.ID, t.Realm, err)
 	}
 	return nil
 }
 
-// checkNewRefreshToken refuses t when its identifiers are invalid or taken.
-func checkNewRefreshToken(tx *bolt.Tx, t storage.RefreshToken) error {
-	if !validIDs(t.Realm, t.ID, t.Hash) || !noNUL(t.UserID, t.SessionID) {
-		return errInvalidID
-	}
-	if tx.Bucket(bucketRefresh).Get(key(t.Realm, t.Hash)) != nil {
-		return fmt.Errorf("hash: %w", storage.ErrAlreadyExists)
-	}
-	if tx.Bucket(bucketRefreshByID).Get(key(t.Realm, t.ID)) != nil {
-		return fmt.Errorf("id: %w", storage.ErrAlreadyExists)
-	}
-	return nil
-}
-
-// putRefreshToken writes a new token and its index entries.
-func putRefreshToken(tx *bolt.Tx, t storage.RefreshToken) error {
-	v, err := encode(t)
-	if err != nil {
-		return err
-	}
-	hash := []byte(t.Hash)
-	if err := tx.Bucket(bucketRefreshByID).Put(key(t.Realm, t.ID), hash); err != nil {
-		return err
-	}
-	if t.UserID != "" {
-		if err := tx.Bucket(bucketRefreshByUser).Put(key(t.Realm, t.UserID, t.ID), hash); err != nil {
-			return err
-		}
-	}
-	if t.SessionID != "" {
-		if err := tx.Bucket(bucketRefreshBySess).Put(key(t.Realm, t.SessionID, t.ID), hash); err != nil {
-			return err
-		}
-	}
-	return tx.Bucket(bucketRefresh).Put(key(t.Realm, t.Hash), v)
-}
-
 func getRefreshToken(tx *bolt.Tx, realm, hash string) (storage.RefreshToken, error) {
-	v := tx.Bucket(bucketRefresh).Get(key(realm, hash))
-	if v == nil {
-		return storage.RefreshToken{}, storage.ErrNotFound
-	}
-	var t storage.RefreshToken
-	err := decode(v, &t)
-	return t, err
+	return refreshTable.get(tx, key(realm, hash))
 }
 
 // deleteRefreshToken removes the token with its index entries and returns how
@@ -83,20 +35,7 @@ func deleteRefreshToken(tx *bolt.Tx, realm, hash string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := tx.Bucket(bucketRefreshByID).Delete(key(realm, t.ID)); err != nil {
-		return 0, err
-	}
-	if t.UserID != "" {
-		if err := tx.Bucket(bucketRefreshByUser).Delete(key(realm, t.UserID, t.ID)); err != nil {
-			return 0, err
-		}
-	}
-	if t.SessionID != "" {
-		if err := tx.Bucket(bucketRefreshBySess).Delete(key(realm, t.SessionID, t.ID)); err != nil {
-			return 0, err
-		}
-	}
-	return 1, tx.Bucket(bucketRefresh).Delete(key(realm, hash))
+	return 1, refreshTable.remove(tx, t)
 }
 
 // GetRefreshTokenByHash returns the token whatever its state; ErrNotFound if unknown.
@@ -133,18 +72,15 @@ func (s *Store) RotateRefreshToken(ctx context.Context, realm, oldHash string, n
 		case next.Realm != realm:
 			return fmt.Errorf("next token is in realm %q: %w", next.Realm, errInvalidID), nil
 		}
-		if err := checkNewRefreshToken(tx, next); err != nil {
+		if err := refreshTable.checkNew(tx, next); err != nil {
 			return fmt.Errorf("next token: %w", err), nil
 		}
-		old.RotatedAt = now
-		v, err := encode(old)
-		if err != nil {
+		rotated := old
+		rotated.RotatedAt = now
+		if err := refreshTable.put(tx, rotated, &old); err != nil {
 			return nil, err
 		}
-		if err := tx.Bucket(bucketRefresh).Put(key(realm, oldHash), v); err != nil {
-			return nil, err
-		}
-		return nil, putRefreshToken(tx, next)
+		return nil, refreshTable.add(tx, next)
 	})
 	if err != nil {
 		return fmt.Errorf("rotate refresh token in realm %q: %w", realm, err)

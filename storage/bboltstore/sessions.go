@@ -13,57 +13,11 @@ import (
 // CreateSession stores s with its token-hash and user index entries.
 // ErrAlreadyExists on a duplicate ID or token hash.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
-	err := s.batch(ctx, func(tx *bolt.Tx) (error, error) {
-		if !validIDs(sess.Realm, sess.ID) || !noNUL(sess.TokenHash, sess.UserID) {
-			return errInvalidID, nil
-		}
-		if tx.Bucket(bucketSessions).Get(key(sess.Realm, sess.ID)) != nil {
-			return fmt.Errorf("id: %w", storage.ErrAlreadyExists), nil
-		}
-		if sess.TokenHash != "" && tx.Bucket(bucketSessionsByHash).Get(key(sess.Realm, sess.TokenHash)) != nil {
-			return fmt.Errorf("token hash: %w", storage.ErrAlreadyExists), nil
-		}
-		return nil, putSession(tx, sess, storage.Session{})
-	})
+	err := insert(s, ctx, sess, sessionTable.checkNew, sessionTable.add)
 	if err != nil {
 		return fmt.Errorf("create session %q in realm %q: %w", sess.ID, sess.Realm, err)
 	}
 	return nil
-}
-
-// putSession writes sess and moves its index entries from those of old (the
-// stored version, zero for a new session). Callers have checked uniqueness.
-func putSession(tx *bolt.Tx, sess, old storage.Session) error {
-	v, err := encode(sess)
-	if err != nil {
-		return err
-	}
-	byHash, byUser := tx.Bucket(bucketSessionsByHash), tx.Bucket(bucketSessionsByUser)
-	if old.TokenHash != sess.TokenHash {
-		if old.TokenHash != "" {
-			if err := byHash.Delete(key(sess.Realm, old.TokenHash)); err != nil {
-				return err
-			}
-		}
-		if sess.TokenHash != "" {
-			if err := byHash.Put(key(sess.Realm, sess.TokenHash), []byte(sess.ID)); err != nil {
-				return err
-			}
-		}
-	}
-	if old.UserID != sess.UserID {
-		if old.UserID != "" {
-			if err := byUser.Delete(key(sess.Realm, old.UserID, sess.ID)); err != nil {
-				return err
-			}
-		}
-		if sess.UserID != "" {
-			if err := byUser.Put(key(sess.Realm, sess.UserID, sess.ID), []byte(sess.ID)); err != nil {
-				return err
-			}
-		}
-	}
-	return tx.Bucket(bucketSessions).Put(key(sess.Realm, sess.ID), v)
 }
 
 // GetSession returns the session by ID, even when it has expired (callers
@@ -81,13 +35,7 @@ func (s *Store) GetSession(ctx context.Context, realm, id string) (storage.Sessi
 }
 
 func getSession(tx *bolt.Tx, realm, id string) (storage.Session, error) {
-	v := tx.Bucket(bucketSessions).Get(key(realm, id))
-	if v == nil {
-		return storage.Session{}, storage.ErrNotFound
-	}
-	var sess storage.Session
-	err := decode(v, &sess)
-	return sess, err
+	return sessionTable.get(tx, key(realm, id))
 }
 
 // GetSessionByTokenHash returns the session of a cookie, even when expired;
@@ -118,38 +66,7 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, realm, tokenHash stri
 // or ID. ErrNotFound if absent; ErrAlreadyExists if the new token hash
 // belongs to another session.
 func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(storage.Session) (storage.Session, error)) (storage.Session, error) {
-	var (
-		out   storage.Session
-		fnErr error
-	)
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		old, err := getSession(tx, realm, id)
-		if err != nil {
-			return err
-		}
-		sess, err := fn(old)
-		if err != nil {
-			fnErr = err
-			return err
-		}
-		if sess.Realm != realm || sess.ID != id || !noNUL(sess.TokenHash, sess.UserID) {
-			return fmt.Errorf("updater changed realm or id to %q/%q: %w", sess.Realm, sess.ID, errInvalidID)
-		}
-		if sess.TokenHash != old.TokenHash && sess.TokenHash != "" &&
-			tx.Bucket(bucketSessionsByHash).Get(key(realm, sess.TokenHash)) != nil {
-			return fmt.Errorf("token hash: %w", storage.ErrAlreadyExists)
-		}
-		out = sess
-		return putSession(tx, sess, old)
-	})
-	switch {
-	case err == nil:
-		return out, nil
-	case fnErr != nil && err == fnErr:
-		return storage.Session{}, err
-	default:
-		return storage.Session{}, fmt.Errorf("update session %q in realm %q: %w", id, realm, err)
-	}
+	return updateRecord(s, ctx, &sessionTable, key(realm, id), fn, "update session %q in realm %q", id, realm)
 }
 
 // DeleteSession removes the session, its index entries and every refresh
@@ -200,17 +117,7 @@ func deleteSession(tx *bolt.Tx, realm, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if sess.TokenHash != "" {
-		if err := tx.Bucket(bucketSessionsByHash).Delete(key(realm, sess.TokenHash)); err != nil {
-			return 0, err
-		}
-	}
-	if sess.UserID != "" {
-		if err := tx.Bucket(bucketSessionsByUser).Delete(key(realm, sess.UserID, id)); err != nil {
-			return 0, err
-		}
-	}
-	if err := tx.Bucket(bucketSessions).Delete(key(realm, id)); err != nil {
+	if err := sessionTable.remove(tx, sess); err != nil {
 		return 0, err
 	}
 	var hashes []string

@@ -246,6 +246,33 @@ func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) (refusal, err er
 	return refusal
 }
 
+// insert stores a new record (or several) in one batched transaction: check
+// refuses it before anything is written, so that the shared transaction
+// still commits the other callers' work, and write stores it.
+func insert[T any](s *Store, ctx context.Context, rec T, check, write func(*bolt.Tx, T) error) error {
+	return s.batch(ctx, func(tx *bolt.Tx) (error, error) {
+		if err := check(tx, rec); err != nil {
+			return err, nil
+		}
+		return nil, write(tx, rec)
+	})
+}
+
+// updateResult is what an Update method returns once its transaction is
+// over: out on success, the updater's own error (fnErr) unchanged, and any
+// other error with the context that format and args describe.
+func updateResult[T any](out T, err, fnErr error, format string, args ...any) (T, error) {
+	var zero T
+	switch {
+	case err == nil:
+		return out, nil
+	case fnErr != nil && err == fnErr:
+		return zero, err
+	default:
+		return zero, fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+	}
+}
+
 // runBatched runs fn at once when no other batched write is in flight, else
 // through db.Batch.
 func (s *Store) runBatched(fn func(tx *bolt.Tx) error) error {

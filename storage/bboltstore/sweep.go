@@ -77,7 +77,7 @@ var sweepTargets = []sweepTarget{
 			if err := decode(v, &t); err != nil {
 				return 0, err
 			}
-			return 1, deleteOneTimeToken(tx, t)
+			return 1, oneTimeTable.remove(tx, t)
 		},
 	},
 	{

@@ -74,7 +74,7 @@ func (t *boltTx) CreateUser(u storage.User) error {
 
 // IssueOneTimeToken is Store.IssueOneTimeToken inside the transaction.
 func (t *boltTx) IssueOneTimeToken(tok storage.OneTimeToken) error {
-	err := checkNewOneTimeToken(t.tx, tok)
+	err := oneTimeTable.checkNew(t.tx, tok)
 	if err == nil {
 		err = issueOneTimeToken(t.tx, tok)
 	}
@@ -89,7 +89,7 @@ func (t *boltTx) EnqueueOutbox(entries ...storage.OutboxEntry) error {
 	entries = t.s.withOutboxIDs(entries)
 	err := checkNewOutbox(t.tx, entries)
 	if err == nil {
-		err = putOutbox(t.tx, entries...)
+		err = putOutbox(t.tx, entries)
 	}
 	if err != nil {
 		return fmt.Errorf("enqueue %d outbox entries: %w", len(entries), t.note(err))

@@ -23,55 +23,10 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 // createUser checks every uniqueness constraint before it writes, so that a
 // refusal leaves tx untouched (InTx callers may carry on after one).
 func createUser(tx *bolt.Tx, u storage.User) error {
-	if !validIDs(u.Realm, u.ID) || !noNUL(u.Email, u.Username) {
-		return errInvalidID
-	}
-	users := tx.Bucket(bucketUsers)
-	k := key(u.Realm, u.ID)
-	if users.Get(k) != nil {
-		return fmt.Errorf("id: %w", storage.ErrAlreadyExists)
-	}
-	byEmail, byName := tx.Bucket(bucketUsersByEmail), tx.Bucket(bucketUsersByName)
-	if u.Email != "" && byEmail.Get(key(u.Realm, fold(u.Email))) != nil {
-		return fmt.Errorf("email: %w", storage.ErrAlreadyExists)
-	}
-	if u.Username != "" && byName.Get(key(u.Realm, fold(u.Username))) != nil {
-		return fmt.Errorf("username: %w", storage.ErrAlreadyExists)
-	}
-	return putUser(tx, u, storage.User{})
-}
-
-// putUser writes u and moves its index entries from those of old (the stored
-// version, zero for a new user). Callers have checked uniqueness.
-func putUser(tx *bolt.Tx, u, old storage.User) error {
-	v, err := encode(u)
-	if err != nil {
+	if err := userTable.checkNew(tx, u); err != nil {
 		return err
 	}
-	indexes := []struct {
-		bucket   []byte
-		old, new string
-	}{
-		{bucketUsersByEmail, fold(old.Email), fold(u.Email)},
-		{bucketUsersByName, fold(old.Username), fold(u.Username)},
-	}
-	for _, ix := range indexes {
-		if ix.old == ix.new {
-			continue
-		}
-		b := tx.Bucket(ix.bucket)
-		if ix.old != "" {
-			if err := b.Delete(key(u.Realm, ix.old)); err != nil {
-				return err
-			}
-		}
-		if ix.new != "" {
-			if err := b.Put(key(u.Realm, ix.new), []byte(u.ID)); err != nil {
-				return err
-			}
-		}
-	}
-	return tx.Bucket(bucketUsers).Put(key(u.Realm, u.ID), v)
+	return userTable.add(tx, u)
 }
 
 // GetUser returns the user or ErrNotFound.
@@ -88,13 +43,7 @@ func (s *Store) GetUser(ctx context.Context, realm, id string) (storage.User, er
 }
 
 func getUser(tx *bolt.Tx, realm, id string) (storage.User, error) {
-	v := tx.Bucket(bucketUsers).Get(key(realm, id))
-	if v == nil {
-		return storage.User{}, storage.ErrNotFound
-	}
-	var u storage.User
-	err := decode(v, &u)
-	return u, err
+	return userTable.get(tx, key(realm, id))
 }
 
 // getUserByIndex resolves an email or username index entry to its user.
@@ -142,55 +91,7 @@ func (s *Store) GetUserByUsername(ctx context.Context, realm, username string) (
 // returned unchanged; fn must not change Realm or ID. ErrNotFound if absent,
 // ErrAlreadyExists if the new email or username belongs to another user.
 func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
-	var (
-		out   storage.User
-		fnErr error
-	)
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		old, err := getUser(tx, realm, id)
-		if err != nil {
-			return err
-		}
-		u, err := fn(old)
-		if err != nil {
-			fnErr = err
-			return err
-		}
-		if u.Realm != realm || u.ID != id {
-			return fmt.Errorf("updater changed realm or id to %q/%q: %w", u.Realm, u.ID, errInvalidID)
-		}
-		if !noNUL(u.Email, u.Username) {
-			return errInvalidID
-		}
-		if err := checkUserIndexFree(tx, bucketUsersByEmail, realm, id, old.Email, u.Email); err != nil {
-			return fmt.Errorf("email: %w", err)
-		}
-		if err := checkUserIndexFree(tx, bucketUsersByName, realm, id, old.Username, u.Username); err != nil {
-			return fmt.Errorf("username: %w", err)
-		}
-		out = u
-		return putUser(tx, u, old)
-	})
-	switch {
-	case err == nil:
-		return out, nil
-	case fnErr != nil && err == fnErr:
-		return storage.User{}, err
-	default:
-		return storage.User{}, fmt.Errorf("update user %q in realm %q: %w", id, realm, err)
-	}
-}
-
-// checkUserIndexFree returns ErrAlreadyExists when the value the user is
-// changing to is indexed for another user.
-func checkUserIndexFree(tx *bolt.Tx, index []byte, realm, id, oldValue, newValue string) error {
-	if newValue == "" || fold(newValue) == fold(oldValue) {
-		return nil
-	}
-	if owner := tx.Bucket(index).Get(key(realm, fold(newValue))); owner != nil && string(owner) != id {
-		return storage.ErrAlreadyExists
-	}
-	return nil
+	return updateRecord(s, ctx, &userTable, key(realm, id), fn, "update user %q in realm %q", id, realm)
 }
 
 // ListUsers returns the realm's users ordered by ID (byte order), at most
