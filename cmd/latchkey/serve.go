@@ -67,8 +67,9 @@ func serve(ctx context.Context, cfg *config.Config, demo bool) error {
 	if err != nil {
 		return fmt.Errorf("server.listen: %w", err)
 	}
-	// Seeding users hashes passwords with argon2id (19 MiB each); hand that
-	// memory back before serving so idle RSS reflects the running server.
+	// Creating the users the config lists hashes their passwords with argon2id
+	// (19 MiB each); hand that memory back before serving so idle RSS
+	// reflects the running server.
 	debug.FreeOSMemory()
 	// Every login allocates a fresh 19 MiB argon2id block, which the GC would
 	// otherwise let pile up to twice the live heap. A soft limit makes it
