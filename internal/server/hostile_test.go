@@ -92,20 +92,6 @@ func hostileDo(t testing.TB, c *http.Client, method, rawURL, contentType string,
 	return hostileAnswer{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-// serviceToken is a client_credentials token of svc (both roles).
-func serviceToken(t *testing.T, env *testkit.Env) string {
-	t.Helper()
-	a := hostileDo(t, env.Client(), http.MethodPost, env.URL+hToken, "application/x-www-form-urlencoded",
-		[]byte("grant_type=client_credentials&client_id=svc&client_secret=svc-secret"), nil)
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	if a.status != http.StatusOK || json.Unmarshal(a.body, &tr) != nil || tr.AccessToken == "" {
-		t.Fatalf("client_credentials = %d %s, want 200 with a token", a.status, a.body)
-	}
-	return tr.AccessToken
-}
-
 // jsonShape checks that body is a JSON object with exactly the keys of one
 // of the allowed shapes, and returns it.
 func jsonShape(body []byte, shapes ...[]string) (map[string]any, error) {
@@ -297,7 +283,7 @@ func jsonCases(a jsonAPI) []hostileCase {
 func TestHostileJSONAPIs(t *testing.T) {
 	env := testkit.New(t, hostileConfig)
 	c := env.Client()
-	tok := serviceToken(t, env)
+	tok := env.ServiceToken(t, "acme", "svc", "svc-secret")
 	for _, a := range jsonAPIs() {
 		for _, tc := range jsonCases(a) {
 			t.Run(a.name+"/"+tc.name, func(t *testing.T) {

@@ -56,37 +56,12 @@ realms:
 
 const appCB = "https://app.example.com/cb"
 
-func realmServiceToken(t *testing.T, env *testkit.Env, c *http.Client, realm string) string {
-	t.Helper()
-	tr := env.Token(t, c, realm, url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc"}, "client_secret": {"svc-secret"}})
-	if tr.AccessToken == "" {
-		t.Fatalf("client_credentials in realm %s: status %d error %q", realm, tr.Status, tr.Error)
-	}
-	return tr.AccessToken
-}
-
+// doJSON sends body as JSON with an optional bearer token and returns status
+// and body.
 func doJSON(t *testing.T, c *http.Client, method, u, bearer, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, u, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	var sb strings.Builder
-	b := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(b)
-		sb.Write(b[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, sb.String()
+	r := testkit.SendJSON(t, c, method, u, bearer, body)
+	return r.Status, r.Body
 }
 
 // TestRealmIsolation shows that a token, code, refresh token, session or
@@ -94,7 +69,7 @@ func doJSON(t *testing.T, c *http.Client, method, u, bearer, body string) (int, 
 func TestRealmIsolation(t *testing.T) {
 	env := testkit.New(t, twoRealms)
 	c := env.Client()
-	svcA := realmServiceToken(t, env, c, "a")
+	svcA := env.ServiceToken(t, "a", "svc", "svc-secret")
 
 	pkce := testkit.NewPKCE()
 	code := env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-in-a", pkce)
@@ -122,8 +97,8 @@ func TestRealmIsolation(t *testing.T) {
 
 	for name, tok := range map[string]string{"service token": svcA, "user access token": tokA.AccessToken, "API token": login.ResponseData.Token} {
 		t.Run(name, func(t *testing.T) {
-			if st, body := doJSON(t, c, "GET", env.Issuer("b")+"/protocol/openid-connect/userinfo", tok, ""); st != http.StatusUnauthorized {
-				t.Errorf("userinfo of b = %d %s, want 401", st, body)
+			if r := env.Userinfo(t, "b", tok); r.Status != http.StatusUnauthorized {
+				t.Errorf("userinfo of b = %d %s, want 401", r.Status, r.Body)
 			}
 			intro := url.Values{"token": {tok}, "client_id": {"svc"}, "client_secret": {"svc-secret"}}
 			if _, body := testkit.PostForm(t, c, env.Issuer("b")+"/protocol/openid-connect/token/introspect", intro); !strings.Contains(body, `"active":false`) {
@@ -240,8 +215,8 @@ func TestConcurrentUseHasExactlyOneWinner(t *testing.T) {
 	if tr := env.Token(t, c, "a", next); tr.Error != "invalid_grant" {
 		t.Errorf("winner's token after the replays = %d %q, want invalid_grant (session revoked)", tr.Status, tr.Error)
 	}
-	if st, _ := doJSON(t, c, "GET", env.Issuer("a")+"/protocol/openid-connect/userinfo", tokens[0].AccessToken, ""); st != http.StatusUnauthorized {
-		t.Errorf("access token of the revoked session at userinfo = %d, want 401", st)
+	if r := env.Userinfo(t, "a", tokens[0].AccessToken); r.Status != http.StatusUnauthorized {
+		t.Errorf("access token of the revoked session at userinfo = %d, want 401", r.Status)
 	}
 
 	r, _ := env.Server.Realms.Get("a")
@@ -263,7 +238,7 @@ func TestConcurrentUseHasExactlyOneWinner(t *testing.T) {
 		t.Errorf("concurrent EnsureUser calls returned %d distinct users, want 1", distinct)
 	}
 
-	svc := realmServiceToken(t, env, c, "a")
+	svc := env.ServiceToken(t, "a", "svc", "svc-secret")
 	body := `{"email":"new.person@example.com","clientId":"web","redirectUri":"` + appCB + `","scope":"openid","responseMode":"query","responseType":"code","forceCreate":true,"codeChallenge":"` + pkce.Challenge + `","codeChallengeMethod":"S256"}`
 	if ok := run(func(int) bool {
 		st, _ := doJSON(t, env.Client(), "POST", env.Issuer("a")+"/kobil-magic-link/access-link", svc, body)

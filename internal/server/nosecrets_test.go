@@ -29,7 +29,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	}
 	keep("alice-in-a", "svc-secret")
 
-	svc := realmServiceToken(t, env, c, "a")
+	svc := env.ServiceToken(t, "a", "svc", "svc-secret")
 	keep(svc)
 	pkce := testkit.NewPKCE()
 	code := env.LoginCode(t, c, "a", "web", appCB, "alice@example.com", "alice-in-a", pkce)
