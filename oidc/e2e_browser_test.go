@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // chromiumPath finds Debian's chromium. Without it the browser tests skip,
@@ -111,7 +112,7 @@ func TestBrowserLogin(t *testing.T) {
 		if status != http.StatusOK || tr.IDToken == "" {
 			t.Fatalf("exchange of the browser's code = %d %+v, want 200 with an ID token", status, tr)
 		}
-		if sub := jwtClaims(t, tr.IDToken)["email"]; sub != "alice@example.com" {
+		if sub := testkit.Claims(t, tr.IDToken)["email"]; sub != "alice@example.com" {
 			t.Errorf("ID token email = %v, want alice@example.com", sub)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // TestCodeFlowGoOIDC runs the authorization code flow with PKCE through the
@@ -83,7 +85,7 @@ func TestCodeFlowGoOIDC(t *testing.T) {
 	if claims.Email != "alice@example.com" || claims.PreferredUsername != "alice" {
 		t.Errorf("ID token email=%q preferred_username=%q, want alice@example.com and alice", claims.Email, claims.PreferredUsername)
 	}
-	access := jwtClaims(t, tok.AccessToken)
+	access := testkit.Claims(t, tok.AccessToken)
 	if access["sub"] != idt.Subject || access["azp"] != "web" || access["sid"] != claims.Sid {
 		t.Errorf("access token sub=%v azp=%v sid=%v, want %s web %s", access["sub"], access["azp"], access["sid"], idt.Subject, claims.Sid)
 	}
@@ -114,7 +116,7 @@ func TestCodeFlowGoOIDC(t *testing.T) {
 				t.Errorf("refreshed ID token does not verify: %v", err)
 			}
 		}
-		if p := userinfo(t, env, c, "acme", fresh.AccessToken); p.Status != http.StatusOK {
+		if p := env.Userinfo(t, "acme", fresh.AccessToken); p.Status != http.StatusOK {
 			t.Errorf("userinfo with refreshed access token = %d %s, want 200", p.Status, p.Body)
 		}
 		status, replay := token(t, env, c, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old}, "client_id": {"web"}}, "", "")
@@ -125,7 +127,7 @@ func TestCodeFlowGoOIDC(t *testing.T) {
 		if status != http.StatusBadRequest || after.Error != "invalid_grant" {
 			t.Errorf("newest refresh token after a replay = %d %q, want 400 invalid_grant (session revoked)", status, after.Error)
 		}
-		if p := userinfo(t, env, c, "acme", fresh.AccessToken); p.Status != http.StatusUnauthorized {
+		if p := env.Userinfo(t, "acme", fresh.AccessToken); p.Status != http.StatusUnauthorized {
 			t.Errorf("userinfo with an access token of the revoked session = %d, want 401", p.Status)
 		}
 	})
@@ -403,7 +405,7 @@ func TestAliasPrefixAndPOST(t *testing.T) {
 	}
 	tr := tp.JSON(t)
 	access, _ := tr["access_token"].(string)
-	if got := jwtClaims(t, access)["iss"]; got != alias {
+	if got := testkit.Claims(t, access)["iss"]; got != alias {
 		t.Errorf("access token iss = %v, want the alias prefix's issuer %s", got, alias)
 	}
 	// Both issuers name one realm: the token works under either prefix.

@@ -123,7 +123,7 @@ func TestJWKSPublicOnly(t *testing.T) {
 					t.Errorf("JWKS of %q contains private member %s: %s", realmName, private, raw.Body)
 				}
 			}
-			set := fetchJWKS(t, env, c, realmName)
+			set := env.JWKS(t, realmName)
 			if len(set.Keys) == 0 {
 				t.Fatalf("JWKS of %q is empty", realmName)
 			}

@@ -11,6 +11,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/latchkey/latchkey/internal/platform/ui"
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // leftHalfHash is the at_hash/c_hash of value for an RS256-signed ID token.
@@ -82,7 +83,7 @@ func TestImplicitAndHybrid(t *testing.T) {
 				if ar.Params.Get("expires_in") == "" {
 					t.Errorf("expires_in missing")
 				}
-				if up := userinfo(t, env, c, "acme", access); up.Status != http.StatusOK {
+				if up := env.Userinfo(t, "acme", access); up.Status != http.StatusOK {
 					t.Errorf("userinfo with the front-channel access token = %d %s, want 200", up.Status, up.Body)
 				}
 			}
@@ -94,7 +95,7 @@ func TestImplicitAndHybrid(t *testing.T) {
 				if idt.Nonce != nonce {
 					t.Errorf("ID token nonce = %q, want %q", idt.Nonce, nonce)
 				}
-				claims := jwtClaims(t, rawID)
+				claims := testkit.Claims(t, rawID)
 				if access != "" {
 					if err := idt.VerifyAccessToken(access); err != nil {
 						t.Errorf("at_hash: %v", err)

@@ -86,8 +86,8 @@ func TestSSOSession(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("exchange = %d %+v", status, tr)
 		}
-		if at, _ := jwtClaims(t, tr.IDToken)["auth_time"].(float64); at == 0 {
-			t.Errorf("ID token after max_age has no auth_time: %v", jwtClaims(t, tr.IDToken))
+		if at, _ := testkit.Claims(t, tr.IDToken)["auth_time"].(float64); at == 0 {
+			t.Errorf("ID token after max_age has no auth_time: %v", testkit.Claims(t, tr.IDToken))
 		}
 	})
 	forced := []struct{ name, key, value string }{
@@ -160,7 +160,7 @@ func TestLogout(t *testing.T) {
 		if !hasCookie(browser, env.URL, sessionCookie) {
 			t.Errorf("a refused logout cleared the session cookie")
 		}
-		if p := userinfo(t, env, env.Client(), "acme", tr.AccessToken); p.Status != http.StatusOK {
+		if p := env.Userinfo(t, "acme", tr.AccessToken); p.Status != http.StatusOK {
 			t.Errorf("userinfo after a refused logout = %d, want 200", p.Status)
 		}
 	})
@@ -186,7 +186,7 @@ func TestLogout(t *testing.T) {
 		t.Errorf("logout did not clear the session cookie (Set-Cookie %q)", p.Header.Values("Set-Cookie"))
 	}
 
-	if p := userinfo(t, env, env.Client(), "acme", tr.AccessToken); p.Status != http.StatusUnauthorized {
+	if p := env.Userinfo(t, "acme", tr.AccessToken); p.Status != http.StatusUnauthorized {
 		t.Errorf("userinfo with the logged-out session's token = %d, want 401", p.Status)
 	}
 	status, rt := token(t, env, env.Client(), "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {"web"}}, "", "")

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // TestClientCredentialsRealmIsolation checks that a service-account token
@@ -18,9 +20,9 @@ func TestClientCredentialsRealmIsolation(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, nil)
 	c := env.Client()
-	tok := clientCredentials(t, env, c, "acme", "conf", confSecret)
+	tok := env.ServiceToken(t, "acme", "conf", confSecret)
 
-	claims, err := verifyWithJWKS(fetchJWKS(t, env, c, "acme"), tok)
+	claims, err := testkit.VerifyJWS(env.JWKS(t, "acme"), tok)
 	if err != nil {
 		t.Fatalf("acme token does not verify against acme's JWKS: %v", err)
 	}
@@ -30,25 +32,25 @@ func TestClientCredentialsRealmIsolation(t *testing.T) {
 		t.Errorf("claims iss=%v sub=%v azp=%v roles=%v, want acme's issuer, service-account-conf, conf and the service account roles",
 			claims["iss"], claims["sub"], claims["azp"], roles)
 	}
-	if p := userinfo(t, env, c, "acme", tok); p.Status != http.StatusOK {
+	if p := env.Userinfo(t, "acme", tok); p.Status != http.StatusOK {
 		t.Errorf("acme userinfo = %d %s, want 200", p.Status, p.Body)
 	}
-	if got := introspect(t, env, c, "acme", tok, "conf", confSecret); got["active"] != true {
+	if got := introspect(t, env, "acme", tok, "conf", confSecret); got["active"] != true {
 		t.Errorf("acme introspection = %v, want active", got)
 	}
 
 	t.Run("other realm's JWKS", func(t *testing.T) {
-		if _, err := verifyWithJWKS(fetchJWKS(t, env, c, "other"), tok); err == nil {
+		if _, err := testkit.VerifyJWS(env.JWKS(t, "other"), tok); err == nil {
 			t.Errorf("acme token verified against other's JWKS")
 		}
 	})
 	t.Run("other realm's userinfo", func(t *testing.T) {
-		if p := userinfo(t, env, c, "other", tok); p.Status != http.StatusUnauthorized {
+		if p := env.Userinfo(t, "other", tok); p.Status != http.StatusUnauthorized {
 			t.Errorf("other userinfo = %d %s, want 401", p.Status, p.Body)
 		}
 	})
 	t.Run("other realm's introspection", func(t *testing.T) {
-		if got := introspect(t, env, c, "other", tok, "conf", otherSecret); got["active"] != false {
+		if got := introspect(t, env, "other", tok, "conf", otherSecret); got["active"] != false {
 			t.Errorf("other introspection = %v, want active false", got)
 		}
 	})
@@ -58,7 +60,7 @@ func TestClientCredentialsRealmIsolation(t *testing.T) {
 			t.Errorf("acme's secret at other's token endpoint = %d %q, want 401 invalid_client", status, tr.Error)
 		}
 		// And the same client id with its own realm's secret works there.
-		clientCredentials(t, env, c, "other", "conf", otherSecret)
+		env.ServiceToken(t, "other", "conf", otherSecret)
 	})
 	t.Run("client_secret_post", func(t *testing.T) {
 		status, tr := token(t, env, c, "acme", url.Values{"grant_type": {"client_credentials"},
@@ -80,19 +82,18 @@ func TestClientCredentialsRealmIsolation(t *testing.T) {
 func TestSigningAlgorithms(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, nil)
-	c := env.Client()
 	for realmName, alg := range map[string]string{"acme": "RS256", "ec": "ES256", "ed": "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			id, secret := "svc", "svc-secret"
 			if realmName == "acme" {
 				id, secret = "conf", confSecret
 			}
-			tok := clientCredentials(t, env, c, realmName, id, secret)
-			if got := jwtHeader(t, tok)["alg"]; got != alg {
+			tok := env.ServiceToken(t, realmName, id, secret)
+			if got := testkit.Header(t, tok)["alg"]; got != alg {
 				t.Errorf("alg = %v, want %s", got, alg)
 			}
-			set := fetchJWKS(t, env, c, realmName)
-			if _, err := verifyWithJWKS(set, tok); err != nil {
+			set := env.JWKS(t, realmName)
+			if _, err := testkit.VerifyJWS(set, tok); err != nil {
 				t.Errorf("token does not verify against the realm's JWKS: %v", err)
 			}
 			for _, k := range set.Keys {
@@ -100,7 +101,7 @@ func TestSigningAlgorithms(t *testing.T) {
 					t.Errorf("JWKS key %s has alg %s, want %s", k.KeyID, k.Algorithm, alg)
 				}
 			}
-			if p := userinfo(t, env, c, realmName, tok); p.Status != http.StatusOK {
+			if p := env.Userinfo(t, realmName, tok); p.Status != http.StatusOK {
 				t.Errorf("userinfo = %d %s, want 200", p.Status, p.Body)
 			}
 		})
@@ -131,10 +132,10 @@ func TestRevocation(t *testing.T) {
 		if p := revoke(t, tr.AccessToken, "access_token", "", "", url.Values{"client_id": {"web"}}); p.Status != http.StatusOK {
 			t.Fatalf("revoke = %d %s, want 200", p.Status, p.Body)
 		}
-		if p := userinfo(t, env, c, "acme", tr.AccessToken); p.Status != http.StatusUnauthorized {
+		if p := env.Userinfo(t, "acme", tr.AccessToken); p.Status != http.StatusUnauthorized {
 			t.Errorf("userinfo with a revoked token = %d, want 401", p.Status)
 		}
-		if got := introspect(t, env, c, "acme", tr.AccessToken, "conf", confSecret); got["active"] != false {
+		if got := introspect(t, env, "acme", tr.AccessToken, "conf", confSecret); got["active"] != false {
 			t.Errorf("introspection of a revoked token = %v, want active false", got)
 		}
 		// The refresh token was not revoked.
@@ -152,16 +153,16 @@ func TestRevocation(t *testing.T) {
 		if status != http.StatusBadRequest || got.Error != "invalid_grant" {
 			t.Errorf("refresh with a revoked token = %d %q, want 400 invalid_grant", status, got.Error)
 		}
-		if got := introspect(t, env, c, "acme", tr.RefreshToken, "conf", confSecret); got["active"] != false {
+		if got := introspect(t, env, "acme", tr.RefreshToken, "conf", confSecret); got["active"] != false {
 			t.Errorf("introspection of a revoked refresh token = %v, want active false", got)
 		}
 	})
 	t.Run("service account token", func(t *testing.T) {
-		tok := clientCredentials(t, env, c, "acme", "conf", confSecret)
+		tok := env.ServiceToken(t, "acme", "conf", confSecret)
 		if p := revoke(t, tok, "", "conf", confSecret, nil); p.Status != http.StatusOK {
 			t.Fatalf("revoke = %d %s, want 200", p.Status, p.Body)
 		}
-		if p := userinfo(t, env, c, "acme", tok); p.Status != http.StatusUnauthorized {
+		if p := env.Userinfo(t, "acme", tok); p.Status != http.StatusUnauthorized {
 			t.Errorf("userinfo with a revoked token = %d, want 401", p.Status)
 		}
 	})
@@ -172,7 +173,7 @@ func TestRevocation(t *testing.T) {
 				t.Fatalf("revoke by another client = %d %s, want 200 or 4xx", p.Status, p.Body)
 			}
 		}
-		if p := userinfo(t, env, c, "acme", tr.AccessToken); p.Status != http.StatusOK {
+		if p := env.Userinfo(t, "acme", tr.AccessToken); p.Status != http.StatusOK {
 			t.Errorf("userinfo after another client's revocation = %d, want 200", p.Status)
 		}
 		status, _ := token(t, env, c, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {"web"}}, "", "")
@@ -200,9 +201,9 @@ func TestIntrospection(t *testing.T) {
 	env := newEnv(t, nil)
 	c := env.Client()
 	tr := loginTokens(t, env, env.Client())
-	idt := jwtClaims(t, tr.IDToken)
+	idt := testkit.Claims(t, tr.IDToken)
 
-	got := introspect(t, env, c, "acme", tr.AccessToken, "conf", confSecret)
+	got := introspect(t, env, "acme", tr.AccessToken, "conf", confSecret)
 	for k, want := range map[string]any{"active": true, "sub": idt["sub"], "client_id": "web", "username": "alice"} {
 		if got[k] != want {
 			t.Errorf("introspection %s = %v, want %v", k, got[k], want)
@@ -215,25 +216,25 @@ func TestIntrospection(t *testing.T) {
 		t.Errorf("introspection scope = %v, want %q", got["scope"], "openid profile email")
 	}
 
-	rt := introspect(t, env, c, "acme", tr.RefreshToken, "conf", confSecret)
+	rt := introspect(t, env, "acme", tr.RefreshToken, "conf", confSecret)
 	if rt["active"] != true || rt["sub"] != idt["sub"] || rt["client_id"] != "web" {
 		t.Errorf("refresh token introspection = %v, want active for web and alice", rt)
 	}
-	sa := introspect(t, env, c, "acme", clientCredentials(t, env, c, "acme", "conf", confSecret), "conf", confSecret)
+	sa := introspect(t, env, "acme", env.ServiceToken(t, "acme", "conf", confSecret), "conf", confSecret)
 	if sa["active"] != true || sa["sub"] != "service-account-conf" || sa["client_id"] != "conf" {
 		t.Errorf("service account token introspection = %v", sa)
 	}
 	for _, bad := range []string{"garbage", "a.b.c", tr.IDToken + "x"} {
-		if got := introspect(t, env, c, "acme", bad, "conf", confSecret); got["active"] != false || len(got) != 1 {
+		if got := introspect(t, env, "acme", bad, "conf", confSecret); got["active"] != false || len(got) != 1 {
 			t.Errorf("introspection of %q = %v, want only active false", bad, got)
 		}
 	}
 	t.Run("expired access token", func(t *testing.T) {
 		env.Clock.Advance(6 * time.Minute) // beyond the default accessTokenLifespan of 5m
-		if got := introspect(t, env, c, "acme", tr.AccessToken, "conf", confSecret); got["active"] != false {
+		if got := introspect(t, env, "acme", tr.AccessToken, "conf", confSecret); got["active"] != false {
 			t.Errorf("introspection of an expired token = %v, want active false", got)
 		}
-		if p := userinfo(t, env, c, "acme", tr.AccessToken); p.Status != http.StatusUnauthorized {
+		if p := env.Userinfo(t, "acme", tr.AccessToken); p.Status != http.StatusUnauthorized {
 			t.Errorf("userinfo with an expired token = %d, want 401", p.Status)
 		}
 	})
@@ -255,9 +256,9 @@ func TestKeyRotation(t *testing.T) {
 	env := newEnv(t, nil)
 	c := env.Client()
 	ctx := context.Background()
-	oldService := clientCredentials(t, env, c, "acme", "conf", confSecret)
+	oldService := env.ServiceToken(t, "acme", "conf", confSecret)
 	oldUser := loginTokens(t, env, env.Client())
-	oldKid := jwtHeader(t, oldService)["kid"].(string)
+	oldKid := testkit.Header(t, oldService)["kid"].(string)
 
 	r, ok := env.Server.Realms.Get("acme")
 	if !ok {
@@ -274,13 +275,13 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("refresh keys: %v", err)
 	}
 
-	set := fetchJWKS(t, env, c, "acme")
+	set := env.JWKS(t, "acme")
 	var kids []string
 	for _, k := range set.Keys {
 		kids = append(kids, k.KeyID)
 	}
-	newService := clientCredentials(t, env, c, "acme", "conf", confSecret)
-	newKid := jwtHeader(t, newService)["kid"].(string)
+	newService := env.ServiceToken(t, "acme", "conf", confSecret)
+	newKid := testkit.Header(t, newService)["kid"].(string)
 	if newKid == oldKid {
 		t.Fatalf("new token kid = old kid %q after rotation", oldKid)
 	}
@@ -288,10 +289,10 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("JWKS kids = %q, want exactly the old %q and the new %q", kids, oldKid, newKid)
 	}
 	for name, tok := range map[string]string{"old service": oldService, "old user": oldUser.AccessToken, "new service": newService} {
-		if _, err := verifyWithJWKS(set, tok); err != nil {
+		if _, err := testkit.VerifyJWS(set, tok); err != nil {
 			t.Errorf("%s token does not verify against the JWKS: %v", name, err)
 		}
-		if p := userinfo(t, env, c, "acme", tok); p.Status != http.StatusOK {
+		if p := env.Userinfo(t, "acme", tok); p.Status != http.StatusOK {
 			t.Errorf("userinfo with the %s token = %d %s, want 200", name, p.Status, p.Body)
 		}
 	}
@@ -304,12 +305,12 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("ID token signed before the rotation does not verify with go-oidc: %v", err)
 	}
 	fresh := loginTokens(t, env, env.Client())
-	if got := jwtHeader(t, fresh.IDToken)["kid"]; got != newKid {
+	if got := testkit.Header(t, fresh.IDToken)["kid"]; got != newKid {
 		t.Errorf("new ID token kid = %v, want %s", got, newKid)
 	}
 	// The old refresh token still works and yields tokens under the new key.
 	status, rt := token(t, env, c, "acme", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {oldUser.RefreshToken}, "client_id": {"web"}}, "", "")
-	if status != http.StatusOK || jwtHeader(t, rt.AccessToken)["kid"] != newKid {
-		t.Errorf("refresh after rotation = %d, kid %v; want 200 and kid %s", status, jwtHeader(t, rt.AccessToken)["kid"], newKid)
+	if status != http.StatusOK || testkit.Header(t, rt.AccessToken)["kid"] != newKid {
+		t.Errorf("refresh after rotation = %d, kid %v; want 200 and kid %s", status, testkit.Header(t, rt.AccessToken)["kid"], newKid)
 	}
 }

@@ -3,7 +3,6 @@ package oidc_test
 import (
 	"encoding/json"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -157,18 +156,10 @@ func (p page) Location(t testing.TB) *url.URL {
 	return u
 }
 
+// do sends req with c and reads the answer (testkit.Do).
 func do(t testing.TB, c *http.Client, req *http.Request) page {
 	t.Helper()
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL.Redacted(), err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read body of %s %s: %v", req.Method, req.URL.Redacted(), err)
-	}
-	return page{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
+	return page(testkit.Do(t, c, req))
 }
 
 func get(t testing.TB, c *http.Client, rawURL string) page {

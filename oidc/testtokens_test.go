@@ -5,14 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
-	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/internal/testkit"
@@ -41,35 +38,19 @@ func token(t testing.TB, env *testkit.Env, c *http.Client, realmName string, for
 	return p.Status, tr
 }
 
-// clientCredentials fetches a service-account token; it fails the test unless it gets one.
-func clientCredentials(t testing.TB, env *testkit.Env, c *http.Client, realmName, id, secret string) string {
+// introspect calls realm's introspection endpoint as the confidential client
+// and fails the test unless it answers 200.
+func introspect(t testing.TB, env *testkit.Env, realmName, tok, id, secret string) map[string]any {
 	t.Helper()
-	status, tr := token(t, env, c, realmName, url.Values{"grant_type": {"client_credentials"}}, id, secret)
-	if status != http.StatusOK || tr.AccessToken == "" {
-		t.Fatalf("client_credentials in realm %q = %d %+v, want 200 with an access token", realmName, status, tr)
-	}
-	return tr.AccessToken
-}
-
-// userinfo calls realm's userinfo endpoint with a bearer token.
-func userinfo(t testing.TB, env *testkit.Env, c *http.Client, realmName, accessToken string) page {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, endpoint(env, realmName, pUserinfo), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+accessToken)
-	return do(t, c, req)
-}
-
-// introspect calls realm's introspection endpoint as the confidential client.
-func introspect(t testing.TB, env *testkit.Env, c *http.Client, realmName, tok, id, secret string) map[string]any {
-	t.Helper()
-	p := postForm(t, c, endpoint(env, realmName, pIntrospect), url.Values{"token": {tok}}, id, secret)
+	p := env.Introspect(t, realmName, id, secret, tok)
 	if p.Status != http.StatusOK {
 		t.Fatalf("introspection in realm %q = %d %s, want 200", realmName, p.Status, p.Body)
 	}
-	return p.JSON(t)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(p.Body), &m); err != nil {
+		t.Fatalf("decode introspection answer %q: %v", p.Body, err)
+	}
+	return m
 }
 
 // pkcePair returns a fresh verifier and its S256 challenge.
@@ -142,76 +123,6 @@ func randomString() string {
 
 // s256 is the PKCE S256 challenge of a verifier.
 func s256(verifier string) string { return oauth2.S256ChallengeFromVerifier(verifier) }
-
-// jwtClaims decodes a JWT's payload without verifying it (tests verify
-// signatures separately, with go-oidc or go-jose).
-func jwtClaims(t testing.TB, raw string) map[string]any {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("%q is not a compact JWS", raw)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("decode JWT payload: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("decode JWT claims: %v", err)
-	}
-	return m
-}
-
-// jwtHeader decodes a JWT's protected header.
-func jwtHeader(t testing.TB, raw string) map[string]any {
-	t.Helper()
-	b, err := base64.RawURLEncoding.DecodeString(strings.SplitN(raw, ".", 2)[0])
-	if err != nil {
-		t.Fatalf("decode JWT header: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("decode JWT header: %v", err)
-	}
-	return m
-}
-
-// fetchJWKS downloads realm's key set.
-func fetchJWKS(t testing.TB, env *testkit.Env, c *http.Client, realmName string) jose.JSONWebKeySet {
-	t.Helper()
-	p := get(t, c, endpoint(env, realmName, pCerts))
-	if p.Status != http.StatusOK {
-		t.Fatalf("GET JWKS of %q = %d %s", realmName, p.Status, p.Body)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal([]byte(p.Body), &set); err != nil {
-		t.Fatalf("decode JWKS of %q: %v", realmName, err)
-	}
-	return set
-}
-
-// verifyWithJWKS verifies a compact JWS against a key set with go-jose and
-// returns its claims, or an error when no key of the set verifies it.
-func verifyWithJWKS(set jose.JSONWebKeySet, raw string) (map[string]any, error) {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
-	if err != nil {
-		return nil, fmt.Errorf("parse JWS: %w", err)
-	}
-	kid := jws.Signatures[0].Header.KeyID
-	keys := set.Key(kid)
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("no key with kid %q in the set", kid)
-	}
-	payload, err := jws.Verify(keys[0].Key)
-	if err != nil {
-		return nil, fmt.Errorf("verify with kid %q: %w", kid, err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return nil, fmt.Errorf("decode claims: %w", err)
-	}
-	return m, nil
-}
 
 // tlsClient is a plain TLS-trusting client (no cookie jar, follows
 // redirects) for RP libraries' back-channel calls.
