@@ -1,39 +1,19 @@
 package httpx_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey/internal/platform/httpx"
+	"github.com/latchkey/latchkey/internal/testkit/logbuf"
 )
-
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 type observed struct {
 	path   string
@@ -42,8 +22,8 @@ type observed struct {
 
 func serve(t *testing.T, h http.HandlerFunc, maxBody int64, r *http.Request) (*httptest.ResponseRecorder, string, []observed) {
 	t.Helper()
-	var logs logBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs logbuf.Buffer
+	logger := logs.Logger()
 	var obs []observed
 	mw := httpx.Middleware(h, logger, maxBody, func(r *http.Request, status int, _ time.Duration) {
 		obs = append(obs, observed{r.URL.Path, status})
