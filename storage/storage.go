@@ -335,6 +335,30 @@ type Outbox interface {
 	DeleteOutbox(ctx context.Context, id string) error
 	// CountOutbox returns the number of queued entries.
 	CountOutbox(ctx context.Context) (int, error)
+	// ClaimOutbox leases up to limit (<= 0: all) due entries (NextAttemptAt
+	// not after now), oldest first, by moving their NextAttemptAt to
+	// now+lease in the same transaction, and returns them as stored. Of
+	// concurrent claimers (other replicas) each entry goes to exactly one; a
+	// claimer that dies leaves its entries due again once the lease is over.
+	ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]OutboxEntry, error)
+}
+
+// Limits are the counters behind rate limits, kept in the store so that
+// every replica counts against one budget. Keys are the caller's (they
+// carry the realm); records are swept once their window or slot is over.
+type Limits interface {
+	// CountEvent adds one event to key's fixed window of length per that
+	// contains now (windows start at multiples of per since the Unix epoch)
+	// and returns how many events that window holds, this one included, and
+	// when it ends.
+	CountEvent(ctx context.Context, key string, per time.Duration, now time.Time) (count int, windowEnd time.Time, err error)
+	// ReserveSlot takes key's slot until the time until unless another
+	// reservation still holds it at now; then ok is false and heldUntil is
+	// when it frees.
+	ReserveSlot(ctx context.Context, key string, until, now time.Time) (ok bool, heldUntil time.Time, err error)
+	// ReleaseSlot gives key's slot back if it is still the reservation that
+	// ends at until (a later reservation is left alone); absent is not an error.
+	ReleaseSlot(ctx context.Context, key string, until time.Time) error
 }
 
 // Tx is the subset of writes that can be combined into one atomic unit of work
@@ -368,9 +392,11 @@ type Store interface {
 	Revocations
 	LoginFailureStore
 	Outbox
+	Limits
 	Transactor
 	// Sweep deletes expired auth requests, sessions, one-time tokens, refresh
-	// tokens, revocations and stale login failures; it returns how many records it removed.
+	// tokens, revocations, stale login failures and finished rate-limit
+	// windows and slots; it returns how many records it removed.
 	// A record expires once now is not before its ExpiresAt (a zero ExpiresAt
 	// counts as expired); a session also once past a non-zero IdleUntil, and
 	// it takes its bound refresh tokens with it (they count as removed). Login

@@ -101,7 +101,7 @@ func TestCheckFindsIndexDamage(t *testing.T) {
 // A new bucket fails here until it is declared as one or the other.
 func TestEveryBucketIsDeclared(t *testing.T) {
 	withoutIndexes := [][]byte{bucketMeta, bucketSigningKeys, bucketSecrets, bucketAuthRequests,
-		bucketRevocations, bucketLoginFailures, bucketOutbox}
+		bucketRevocations, bucketLoginFailures, bucketOutbox, bucketLimits}
 	declared := map[string]string{}
 	declare := func(bucket []byte, as string) {
 		if prev, dup := declared[string(bucket)]; dup {

@@ -47,6 +47,7 @@ var (
 		bucketSessionsByUser, bucketAuthRequests, bucketOTT, bucketOTTByGroup,
 		bucketOTTBySubject, bucketRefresh, bucketRefreshByID, bucketRefreshByUser,
 		bucketRefreshBySess, bucketRevocations, bucketLoginFailures, bucketOutbox,
+		bucketLimits,
 	}
 )
 

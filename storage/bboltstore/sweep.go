@@ -114,6 +114,7 @@ var sweepTargets = []sweepTarget{
 		},
 		remove: deleteKey(bucketLoginFailures),
 	},
+	limitsSweep,
 }
 
 // Sweep deletes the records whose lifetime is over at now: auth requests,

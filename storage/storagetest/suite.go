@@ -43,6 +43,8 @@ func RunTests(t *testing.T, open func(t *testing.T) storage.Store, reopen func(t
 		{"Revocations", testRevocations},
 		{"LoginFailures", testLoginFailures},
 		{"Outbox", testOutbox},
+		{"OutboxClaims", testOutboxClaims},
+		{"Limits", testLimits},
 		{"InTx", testInTx},
 		{"Sweep", testSweep},
 		{"Durability", testDurability},
