@@ -130,6 +130,9 @@ func TestCrashKillLoop(t *testing.T) {
 			wg.Go(func() { l.refreshWorker(ctx, s.client, c, sync.OnceFunc(loggedIn.Done)) })
 		}
 		waitGroup(&loggedIn, 15*time.Second)
+		// Not a wait for something to happen: the server runs under load for
+		// a random 50–400 ms, so that the kill lands at a random point of
+		// its work.
 		time.Sleep(time.Duration(50+rand.IntN(351)) * time.Millisecond)
 		// Kill first, then stop the clients: requests in flight at the kill
 		// see the connection die, as real clients would.
@@ -279,6 +282,8 @@ func (l *ledger) refreshWorker(ctx context.Context, c *crashtest.Client, ch *cha
 		if !l.rotate(ctx, c, ch) {
 			return
 		}
+		// Pacing, not waiting: a random gap between rotations spreads the
+		// chains' requests over the kill window.
 		time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond)
 	}
 }

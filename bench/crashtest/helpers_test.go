@@ -23,6 +23,7 @@ import (
 
 	"github.com/latchkey/latchkey/bench/crashtest"
 	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/testkit/poll"
 )
 
 // binary is the latchkey binary built once for all tests of the package.
@@ -215,20 +216,18 @@ func (h *hookRecorder) users() (users map[string]int, ids, attempts, refused int
 // waitDelivered waits until every email in want has a delivery and returns
 // the missing ones at the deadline.
 func (h *hookRecorder) waitDelivered(want []string, timeout time.Duration) []string {
-	deadline := time.Now().Add(timeout)
-	for {
+	var missing []string
+	poll.Within(timeout, func() bool {
 		got, _, _, _, _ := h.users()
-		var missing []string
+		missing = missing[:0]
 		for _, e := range want {
 			if got[strings.ToLower(e)] == 0 {
 				missing = append(missing, e)
 			}
 		}
-		if len(missing) == 0 || time.Now().After(deadline) {
-			return missing
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(missing) == 0
+	})
+	return missing
 }
 
 // mailLinks maps each recipient to the magic links mailed to it.

@@ -3,17 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testkit/loopback"
 )
 
 func TestRunServesAppAndPprof(t *testing.T) {
 	dir := t.TempDir()
-	listen, pprofAddr := freeAddr(t), freeAddr(t)
+	listen, pprofAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	cfg := filepath.Join(dir, "bench.yaml")
 	yaml := fmt.Sprintf(`server:
   listen: %q
@@ -48,7 +49,7 @@ realms:
 		{"http://" + listen + "/debug/pprof/", http.StatusNotFound}, // never on the app listener
 	}
 	for _, tt := range tests {
-		if got := getStatus(t, tt.url); got != tt.want {
+		if got := loopback.Get(t, tt.url, 10*time.Second); got != tt.want {
 			t.Errorf("GET %s = %d, want %d", tt.url, got, tt.want)
 		}
 	}
@@ -63,31 +64,4 @@ func TestRunRefusesTLS(t *testing.T) {
 	if err := run(context.Background(), cfg, "127.0.0.1:0"); err == nil {
 		t.Error("run() with the default self-signed TLS = nil, want an error")
 	}
-}
-
-// getStatus retries until the server is up (at most 10s).
-func getStatus(t *testing.T, url string) int {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
