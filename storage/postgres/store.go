@@ -1,0 +1,391 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// Defaults for Options and the connection.
+const (
+	// defaultConnectTimeout bounds a connection attempt when the DSN sets no
+	// connect_timeout: while the database is unreachable, calls must fail
+	// with ErrUnavailable rather than hang (SPEC §8).
+	defaultConnectTimeout = 5 * time.Second
+	// healthCheckPeriod is how often the pool checks its idle connections,
+	// so that those broken by a database restart are replaced before a
+	// request picks them up.
+	healthCheckPeriod = 5 * time.Second
+	// maxAttempts bounds the runs of a transaction that keeps failing with a
+	// serialization failure or deadlock.
+	maxAttempts = 8
+)
+
+// errInvalidID is returned for writes whose identifiers are empty or contain
+// a NUL byte or invalid UTF-8, which PostgreSQL text cannot hold.
+var errInvalidID = errors.New("identifier is empty, contains a NUL byte or is not valid UTF-8")
+
+// errInvalidValue is returned when the server refuses a text value (NUL byte
+// or invalid UTF-8) of a field that is not an identifier.
+var errInvalidValue = errors.New("value contains a NUL byte or is not valid UTF-8")
+
+// errRetry asks withTx to run the transaction again (a row it expected was
+// deleted concurrently).
+var errRetry = errors.New("concurrent change, retry")
+
+// Options configure Open.
+type Options struct {
+	// DSN is the connection string (postgres://user:pass@host:5432/db?... or
+	// key=value form). A connect_timeout in it overrides the default of 5s.
+	DSN string
+	// MaxConns caps the pool's connections; 0 keeps the DSN's pool_max_conns
+	// or pgx's default (the larger of 4 and the number of CPUs).
+	MaxConns int32
+	// Now is the clock for expiry checks that take no caller-supplied time
+	// (GetAuthRequest, UpdateAuthRequest), for methods given a zero time and
+	// for generated outbox IDs; nil means time.Now. The database's clock is
+	// never used, so that replicas and tests agree with their own clocks.
+	Now func() time.Time
+	// Logger receives migrations and retried transactions; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is the PostgreSQL implementation of storage.Store. It is safe for
+// concurrent use, and any number of Stores (in any number of processes) may
+// share one database.
+type Store struct {
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	log    *slog.Logger
+	closed atomic.Bool
+	// lastOutboxNanos is the timestamp of the last generated outbox ID.
+	lastOutboxNanos atomic.Int64
+}
+
+// Open connects to the database, applies missing schema migrations (see
+// Migrate) and returns the store. It fails with ErrUnavailable (wrapped) when
+// the database cannot be reached, and refuses a database whose schema is
+// newer than this binary.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	cfg, err := poolConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return migrate(ctx, c.Conn(), log) })
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store: %w", classify(ctx, err))
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{pool: pool, now: now, log: log}, nil
+}
+
+// poolConfig parses the DSN and applies the options and defaults.
+func poolConfig(opts Options) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(opts.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("parse dsn: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if !strings.Contains(opts.DSN, "connect_timeout") {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	cfg.HealthCheckPeriod = healthCheckPeriod
+	// On cancellation ask the server to stop the statement (releasing its
+	// locks at once) rather than only drop the socket, which the server
+	// notices only when it next talks to the client; the socket deadline
+	// still fires if the cancel request cannot reach the server.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: time.Second}
+	}
+	return cfg, nil
+}
+
+// Close closes the pool after the connections in use are released. Later
+// calls fail with storage.ErrUnavailable; closing twice is a no-op.
+func (s *Store) Close() error {
+	if s.closed.CompareAndSwap(false, true) {
+		s.pool.Close()
+	}
+	return nil
+}
+
+// Ping runs an empty statement on a pooled connection; ErrUnavailable if the
+// database cannot be reached or the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("ping postgres store: %w", err)
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres store: %w", classifyUnavailable(ctx, err))
+	}
+	return nil
+}
+
+// check refuses calls on a closed store or with a done context before any
+// connection is taken.
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return fmt.Errorf("%w: store closed", storage.ErrUnavailable)
+	}
+	return ctx.Err()
+}
+
+// querier is what both the pool and a transaction offer.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// run runs fn once on the pool (each statement in its own implicit
+// transaction) and classifies its error. Statements that could not be sent
+// at all (a broken idle connection) are retried once on a fresh connection.
+func (s *Store) run(ctx context.Context, fn func(q querier) error) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	err := fn(s.pool)
+	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil && !s.closed.Load() {
+		err = fn(s.pool)
+	}
+	return s.classify(ctx, err)
+}
+
+// withTx runs fn in a READ COMMITTED transaction and commits it, running it
+// again (up to maxAttempts) after a serialization failure, a deadlock, an
+// errRetry or a failure to send anything. fn's error rolls back and is
+// returned unchanged; fn may be called more than once.
+func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.txOnce(ctx, fn)
+		if err == nil || !retryable(err) || attempt == maxAttempts || ctx.Err() != nil || s.closed.Load() {
+			break
+		}
+		s.log.Debug("postgres store: retrying transaction", "attempt", attempt, "err", err)
+		// A little jitter keeps the contenders of a deadlock from meeting again.
+		backoff := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+	var fe fnError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	if errors.Is(err, errRetry) {
+		err = fmt.Errorf("%w: gave up after %d attempts", storage.ErrUnavailable, maxAttempts)
+	}
+	return s.classify(ctx, err)
+}
+
+// classify is the package's classify, plus: a failure while the store was
+// being closed is ErrUnavailable (the pool reports its closing in errors of
+// its own).
+func (s *Store) classify(ctx context.Context, err error) error {
+	if err != nil && s.closed.Load() && !isRefusal(err) && ctx.Err() == nil {
+		return fmt.Errorf("%w: store closed: %w", storage.ErrUnavailable, err)
+	}
+	return classify(ctx, err)
+}
+
+// fnError marks the error of a caller's function (an updater, InTx's fn) on
+// its way out of withTx, which returns it unclassified so that the method
+// can return it unchanged, as the contract asks.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// txOnce runs fn in one transaction. A Rollback error is ignored: after a
+// lost connection the server has rolled back on its own.
+func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// retryable reports whether a failed transaction may simply be run again.
+func retryable(err error) bool {
+	if errors.Is(err, errRetry) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// classify maps a driver error to the contract's errors: the context's error
+// once it is done, ErrUnavailable for lost or refused connections, a closed
+// pool and server shutdown, errInvalidValue for text the server cannot
+// store. Sentinels and callers' errors pass through unchanged.
+func classify(ctx context.Context, err error) error {
+	if err == nil || isRefusal(err) {
+		return err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code != "57014" { // 57014: our cancel request
+			return err
+		}
+		return ctxErr
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "22021" || pe.Code == "22P05":
+			return fmt.Errorf("%w: %w", errInvalidValue, err)
+		case unavailableState(pe.Code):
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
+		return err
+	}
+	return classifyUnavailable(ctx, err)
+}
+
+// classifyUnavailable reports a failure to reach or talk to the server as
+// ErrUnavailable; other errors (decoding bugs, callers' errors) pass through.
+func classifyUnavailable(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+		pe         *pgconn.PgError
+	)
+	switch {
+	case errors.As(err, &pe) && !unavailableState(pe.Code):
+		return err
+	case errors.As(err, &connectErr), errors.As(err, &netErr), errors.As(err, &pe),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, pgconn.ErrConnClosed),
+		pgconn.SafeToRetry(err), pgconn.Timeout(err):
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	return err
+}
+
+// unavailableState reports SQLSTATEs that mean the server cannot serve us
+// now: connection exceptions (08), insufficient resources (53: out of
+// connections, disk full), shutdown and restart (57P01-57P04), system errors
+// (58: I/O).
+func unavailableState(code string) bool {
+	return strings.HasPrefix(code, "08") || strings.HasPrefix(code, "53") ||
+		strings.HasPrefix(code, "58") || (strings.HasPrefix(code, "57P") && code != "57P05")
+}
+
+// isRefusal reports whether err is one of the contract's sentinels or an
+// invalid identifier: outcomes decided by this package, not failures.
+func isRefusal(err error) bool {
+	return errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyExists) ||
+		errors.Is(err, storage.ErrExpired) || errors.Is(err, storage.ErrConsumed) ||
+		errors.Is(err, errInvalidID) || errors.Is(err, errInvalidValue)
+}
+
+// uniqueViolation returns the constraint name when err is a unique violation.
+func uniqueViolation(err error) (constraint string, ok bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return pe.ConstraintName, true
+	}
+	return "", false
+}
+
+// validIDs reports whether every identifier is non-empty and storable.
+func validIDs(ids ...string) bool {
+	for _, id := range ids {
+		if id == "" || !storable(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// storable reports whether every string can be stored in a text column (no
+// NUL, valid UTF-8); empty strings are storable. Lookups of unstorable keys
+// match nothing without asking the server.
+func storable(ss ...string) bool {
+	for _, s := range ss {
+		if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// fold is the case-insensitive form under which emails and usernames are
+// indexed: the same as bboltstore's, so both backends agree on collisions.
+func fold(s string) string { return strings.ToLower(s) }
+
+// expired reports whether a lifetime ending at end is over at now. A zero end
+// counts as expired so that a record created without a lifetime fails closed.
+func expired(end, now time.Time) bool { return !now.Before(end) }
+
+// orNow returns t, or the store's clock when the caller passed a zero time.
+func (s *Store) orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return s.now()
+	}
+	return t
+}
+
+// ts is the stored form of a time: NULL for zero, else UTC truncated to the
+// microsecond timestamptz holds (truncated, not rounded by the server, so a
+// stored lifetime never ends later than the caller's).
+func ts(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+// fromTS reads a stored time back: zero for NULL, else UTC.
+func fromTS(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}

@@ -1,0 +1,243 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+const userColumns = `realm, id, username, email, email_verified, enabled, password_hash, roles,
+	api_key_version, created_at, updated_at`
+
+// scanUser reads one row of userColumns; ErrNotFound for no row.
+func scanUser(row pgx.Row) (storage.User, error) {
+	var (
+		u                storage.User
+		apiKeyVersion    int64
+		created, updated *time.Time
+	)
+	err := row.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Enabled,
+		&u.PasswordHash, &u.Roles, &apiKeyVersion, &created, &updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.User{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.User{}, err
+	}
+	u.APIKeyVersion = int(apiKeyVersion)
+	u.CreatedAt, u.UpdatedAt = fromTS(created), fromTS(updated)
+	return u, nil
+}
+
+// CreateUser stores a new user. Empty emails and usernames are not indexed
+// (several users may lack one). ErrAlreadyExists when the ID, email or
+// username (case-insensitively) is taken.
+func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
+	err := s.run(ctx, func(q querier) error { return createUser(ctx, q, u) })
+	if err != nil {
+		return fmt.Errorf("create user %q in realm %q: %w", u.ID, u.Realm, err)
+	}
+	return nil
+}
+
+// createUser inserts u unless a unique index refuses it. ON CONFLICT DO
+// NOTHING rather than a unique violation: a violation would abort the
+// enclosing transaction, while Tx.CreateUser must refuse and let fn carry on.
+func createUser(ctx context.Context, q querier, u storage.User) error {
+	if !validIDs(u.Realm, u.ID) || !storable(u.Email, u.Username) {
+		return errInvalidID
+	}
+	tag, err := q.Exec(ctx, `INSERT INTO users (realm, id, username, username_fold, email, email_fold,
+			email_verified, enabled, password_hash, roles, api_key_version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT DO NOTHING`,
+		u.Realm, u.ID, u.Username, fold(u.Username), u.Email, fold(u.Email),
+		u.EmailVerified, u.Enabled, u.PasswordHash, u.Roles, int64(u.APIKeyVersion), ts(u.CreatedAt), ts(u.UpdatedAt))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	return userConflict(ctx, q, u)
+}
+
+// userConflict names the taken value after an insert did nothing.
+func userConflict(ctx context.Context, q querier, u storage.User) error {
+	var idTaken, emailTaken bool
+	err := q.QueryRow(ctx, `SELECT
+			EXISTS (SELECT 1 FROM users WHERE realm = $1 AND id = $2),
+			$3 <> '' AND EXISTS (SELECT 1 FROM users WHERE realm = $1 AND email_fold = $3)`,
+		u.Realm, u.ID, fold(u.Email)).Scan(&idTaken, &emailTaken)
+	switch {
+	case err != nil:
+		return err
+	case idTaken:
+		return fmt.Errorf("id: %w", storage.ErrAlreadyExists)
+	case emailTaken:
+		return fmt.Errorf("email: %w", storage.ErrAlreadyExists)
+	}
+	return fmt.Errorf("username: %w", storage.ErrAlreadyExists)
+}
+
+// GetUser returns the user or ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, realm, id string) (storage.User, error) {
+	var u storage.User
+	err := s.run(ctx, func(q querier) (err error) {
+		if !storable(realm, id) {
+			return storage.ErrNotFound
+		}
+		u, err = scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND id = $2`, realm, id))
+		return err
+	})
+	if err != nil {
+		return storage.User{}, fmt.Errorf("get user %q in realm %q: %w", id, realm, err)
+	}
+	return u, nil
+}
+
+// getUserByIndex looks a user up by a folded email or username column.
+func getUserByIndex(ctx context.Context, q querier, column, realm, value string) (storage.User, error) {
+	if value == "" || !storable(realm, value) {
+		return storage.User{}, storage.ErrNotFound
+	}
+	return scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND `+column+` = $2`,
+		realm, fold(value)))
+}
+
+// GetUserByEmail looks the email up case-insensitively; ErrNotFound if absent
+// or empty.
+func (s *Store) GetUserByEmail(ctx context.Context, realm, email string) (storage.User, error) {
+	var u storage.User
+	err := s.run(ctx, func(q querier) (err error) {
+		u, err = getUserByIndex(ctx, q, "email_fold", realm, email)
+		return err
+	})
+	if err != nil {
+		return storage.User{}, fmt.Errorf("get user by email in realm %q: %w", realm, err)
+	}
+	return u, nil
+}
+
+// GetUserByUsername looks the username up case-insensitively; ErrNotFound if
+// absent or empty.
+func (s *Store) GetUserByUsername(ctx context.Context, realm, username string) (storage.User, error) {
+	var u storage.User
+	err := s.run(ctx, func(q querier) (err error) {
+		u, err = getUserByIndex(ctx, q, "username_fold", realm, username)
+		return err
+	})
+	if err != nil {
+		return storage.User{}, fmt.Errorf("get user by username %q in realm %q: %w", username, realm, err)
+	}
+	return u, nil
+}
+
+// UpdateUser applies fn to the user, locked for the transaction, and writes
+// the result. fn may run more than once (the transaction is retried after a
+// serialization failure); its error is returned unchanged. fn must not
+// change Realm or ID. ErrNotFound if absent, ErrAlreadyExists if the new
+// email or username belongs to another user.
+func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
+	var out storage.User
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		if !storable(realm, id) {
+			return storage.ErrNotFound
+		}
+		old, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users
+			WHERE realm = $1 AND id = $2 FOR UPDATE`, realm, id))
+		if err != nil {
+			return err
+		}
+		u, err := fn(old)
+		if err != nil {
+			return fnError{err}
+		}
+		if u.Realm != realm || u.ID != id {
+			return fmt.Errorf("updater changed realm or id to %q/%q: %w", u.Realm, u.ID, errInvalidID)
+		}
+		if !storable(u.Email, u.Username) {
+			return errInvalidID
+		}
+		_, err = tx.Exec(ctx, `UPDATE users SET username = $3, username_fold = $4, email = $5, email_fold = $6,
+				email_verified = $7, enabled = $8, password_hash = $9, roles = $10, api_key_version = $11,
+				created_at = $12, updated_at = $13
+			WHERE realm = $1 AND id = $2`,
+			realm, id, u.Username, fold(u.Username), u.Email, fold(u.Email), u.EmailVerified, u.Enabled,
+			u.PasswordHash, u.Roles, int64(u.APIKeyVersion), ts(u.CreatedAt), ts(u.UpdatedAt))
+		if c, ok := uniqueViolation(err); ok {
+			field := "username"
+			if c == "users_email_key" {
+				field = "email"
+			}
+			return fmt.Errorf("%s: %w", field, storage.ErrAlreadyExists)
+		}
+		out = u
+		return err
+	})
+	var fe fnError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &fe):
+		return storage.User{}, fe.err
+	default:
+		return storage.User{}, fmt.Errorf("update user %q in realm %q: %w", id, realm, err)
+	}
+}
+
+// ListUsers returns the realm's users ordered by ID (byte order), at most
+// limit of them (limit <= 0: all), starting after the ID after.
+func (s *Store) ListUsers(ctx context.Context, realm, after string, limit int) ([]storage.User, error) {
+	var users []storage.User
+	err := s.run(ctx, func(q querier) error {
+		users = nil
+		if !storable(realm, after) {
+			return nil
+		}
+		var lim *int64
+		if limit > 0 {
+			l := int64(limit)
+			lim = &l
+		}
+		rows, err := q.Query(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND id > $2
+			ORDER BY id LIMIT $3`, realm, after, lim)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				return err
+			}
+			users = append(users, u)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list users in realm %q: %w", realm, err)
+	}
+	return users, nil
+}
+
+// CountUsers returns how many users the realm has.
+func (s *Store) CountUsers(ctx context.Context, realm string) (int, error) {
+	var n int64
+	err := s.run(ctx, func(q querier) error {
+		if !storable(realm) {
+			n = 0
+			return nil
+		}
+		return q.QueryRow(ctx, `SELECT count(*) FROM users WHERE realm = $1`, realm).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count users in realm %q: %w", realm, err)
+	}
+	return int(n), nil
+}
