@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,26 +16,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/testkit/browser"
 )
-
-// chromiumPath finds Debian's Chromium. Without it the test is skipped,
-// except in CI (CI=true), where a missing browser is a failure.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found (CI=true): install it with apt-get install chromium")
-	}
-	t.Skip("chromium not found: install it (apt-get install chromium) to run the browser test")
-	return ""
-}
 
 // TestBrowserMagicLinkWithPasswordReset clicks an emailed link in headless
 // Chromium, presses the confirm button, sets a new password and lands on the
@@ -45,7 +26,7 @@ func TestBrowserMagicLinkWithPasswordReset(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := chromiumPath(t)
+	browser.Path(t) // skips early without Chromium
 
 	codes := make(chan string, 1)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -69,21 +50,7 @@ func TestBrowserMagicLinkWithPasswordReset(t *testing.T) {
 		"redirectUri": appCallback, "resetPassword": true, "state": "browser-state",
 	}))
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1000, 800),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("ignore-certificate-errors", true),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	// The first Run starts the browser: no timeout on it.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(browser.New(t), 30*time.Second)
 	defer cancelTimeout()
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#confirm"))); err != nil {

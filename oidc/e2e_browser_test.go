@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -15,54 +13,8 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/internal/testkit/browser"
 )
-
-// chromiumPath finds Debian's chromium. Without it the browser tests skip,
-// unless CI=true, where a missing browser is a failure (.ci/run installs it).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (apt-get install -y chromium); CI=true requires the browser tests to run")
-	}
-	t.Skip("chromium is not installed; skipping the headless browser test (apt-get install -y chromium to run it)")
-	return ""
-}
-
-// newBrowser starts a headless chromium with a fresh profile that accepts
-// the test server's self-signed certificate.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	// The first Run starts the browser; it gets no timeout of its own.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
 
 // TestBrowserLogin logs in through the real login page in headless Chromium:
 // the browser follows the authorization redirect, the user types their
@@ -70,7 +22,7 @@ func newBrowser(t *testing.T) context.Context {
 // code, which then exchanges. A second authorization reuses the SSO session.
 func TestBrowserLogin(t *testing.T) {
 	t.Parallel()
-	ctx := newBrowser(t)
+	ctx := browser.New(t)
 	codes := make(chan url.Values, 4)
 	rpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/cb" {

@@ -10,7 +10,8 @@
 // Latchkey, so that unit tests of packages the server is built from can use
 // them without an import cycle or a server: clock (the Clock, also
 // storage/bboltstore/bolttest's), smtptest (the SMTP server), logbuf (the
-// log buffer) and poll (waiting for a condition).
+// log buffer), poll (waiting for a condition instead of sleeping) and
+// loopback (a free address and a wait until a server started on it answers).
 package testkit
 
 import (
