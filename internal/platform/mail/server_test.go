@@ -36,6 +36,19 @@ func startServer(t testing.TB, o smtptest.Options, cert tls.Certificate) *smtpte
 	return smtptest.Start(t, o)
 }
 
+// plainSender starts the kit's SMTP server without TLS or auth and a sender
+// to it; both are closed at cleanup.
+func plainSender(t testing.TB) (*smtptest.Server, *SMTPSender) {
+	t.Helper()
+	ts := smtptest.Start(t)
+	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return ts, s
+}
+
 // unfold decodes a quoted-printable mail so that its bodies can be searched
 // (the headers are plain ASCII and survive).
 func unfold(s string) string {

@@ -117,12 +117,7 @@ func TestSendRefusals(t *testing.T) {
 }
 
 func TestHeaderInjectionRejected(t *testing.T) {
-	ts := startServer(t, smtptest.Options{}, tls.Certificate{})
-	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ts, s := plainSender(t)
 	tests := []struct {
 		name string
 		msg  Message
@@ -148,12 +143,7 @@ func TestHeaderInjectionRejected(t *testing.T) {
 }
 
 func TestConnectionReuseAndRedial(t *testing.T) {
-	ts := startServer(t, smtptest.Options{}, tls.Certificate{})
-	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ts, s := plainSender(t)
 	for i := range 5 {
 		if err := s.Send(context.Background(), testMsg); err != nil {
 			t.Fatalf("send %d: %v", i, err)
@@ -181,12 +171,7 @@ func TestConnectionReuseAndRedial(t *testing.T) {
 }
 
 func TestConcurrentSends(t *testing.T) {
-	ts := startServer(t, smtptest.Options{}, tls.Certificate{})
-	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ts, s := plainSender(t)
 	const n = 60
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -213,18 +198,13 @@ func TestConcurrentSends(t *testing.T) {
 }
 
 func TestSendHonoursContext(t *testing.T) {
-	ts := startServer(t, smtptest.Options{}, tls.Certificate{})
+	ts, s := plainSender(t)
 	ts.Hold()
 	defer ts.Release()
-	s, err := NewSMTPSender(Config{Host: "127.0.0.1", Port: ts.Port, From: "no-reply@example.com", Security: SecurityNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = s.Send(ctx, testMsg)
+	err := s.Send(ctx, testMsg)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Send = %v, want context.DeadlineExceeded", err)
 	}
