@@ -51,12 +51,7 @@ func onlyMailToStored(t *testing.T, env *testkit.Env, before int) testkit.Messag
 		t.Fatalf("%d mails sent, want exactly 1", len(fresh))
 	}
 	msg := fresh[0]
-	if !slices.Equal(msg.To, []string{"kim@example.com"}) {
-		t.Errorf("SMTP envelope recipients = %q, want exactly the stored kim@example.com", msg.To)
-	}
-	if got := msg.HeaderTo(t); !slices.Equal(got, []string{"kim@example.com"}) {
-		t.Errorf("To header = %q, want exactly the stored kim@example.com", got)
-	}
+	msg.CheckOnlyTo(t, "kim@example.com")
 	return msg
 }
 

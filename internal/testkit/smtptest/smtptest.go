@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -242,6 +243,19 @@ func (msg Message) HeaderTo(t testing.TB) []string {
 		out = append(out, a.Address)
 	}
 	return out
+}
+
+// CheckOnlyTo checks, byte for byte, that addr is the message's only
+// envelope recipient and the only address of its To header (WaitFor and
+// CountTo fold case, which cannot tell a KELVIN SIGN from k).
+func (msg Message) CheckOnlyTo(t testing.TB, addr string) {
+	t.Helper()
+	if !slices.Equal(msg.To, []string{addr}) {
+		t.Errorf("SMTP envelope recipients = %q, want exactly %s", msg.To, addr)
+	}
+	if got := msg.HeaderTo(t); !slices.Equal(got, []string{addr}) {
+		t.Errorf("To header = %q, want exactly %s", got, addr)
+	}
 }
 
 type backend struct{ m *Server }
