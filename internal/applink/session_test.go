@@ -1,63 +1,21 @@
 package applink_test
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"html"
 	"io"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/internal/testkit"
 )
 
-var (
-	csrfRE   = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-	actionRE = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
-)
-
-// browserLogin signs email in through the realm's login page with a public
-// PKCE client, leaving the SSO session cookie in the returned client's jar.
+// browserLogin signs email in through the realm's login page with the public
+// PKCE client web (testkit's LoginCode), leaving the SSO session cookie in
+// the returned client's jar.
 func browserLogin(t *testing.T, env *testkit.Env, email, password string) *http.Client {
 	t.Helper()
 	c := env.Client()
-	sum := sha256.Sum256([]byte("verifier-verifier-verifier-verifier-verifier"))
-	q := url.Values{
-		"client_id": {"web"}, "redirect_uri": {"https://app.example.com/cb"}, "response_type": {"code"},
-		"scope": {"openid"}, "state": {"st"}, "nonce": {"nn"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-	}
-	resp, err := c.Get(env.Issuer("acme") + "/protocol/openid-connect/auth?" + q.Encode())
-	if err != nil {
-		t.Fatalf("authorization request: %v", err)
-	}
-	resp.Body.Close()
-	loginURL, err := resp.Location()
-	if err != nil {
-		t.Fatalf("authorization answered %d without a redirect to the login page", resp.StatusCode)
-	}
-	resp, err = c.Get(loginURL.String())
-	if err != nil {
-		t.Fatalf("login page: %v", err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	csrf, action := csrfRE.FindSubmatch(page), actionRE.FindSubmatch(page)
-	if csrf == nil || action == nil {
-		t.Fatalf("login page (%d) has no form: %s", resp.StatusCode, page)
-	}
-	form := url.Values{"username": {email}, "password": {password}, "csrf_token": {html.UnescapeString(string(csrf[1]))}}
-	resp, err = c.PostForm(html.UnescapeString(string(action[1])), form)
-	if err != nil {
-		t.Fatalf("post login form: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("login answered %d, want 302", resp.StatusCode)
-	}
+	env.LoginCode(t, c, "acme", "web", "https://app.example.com/cb", email, password, testkit.NewPKCE())
 	return c
 }
 

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -87,15 +86,9 @@ func TestRealmIsolation(t *testing.T) {
 		t.Errorf("realm a's refresh token at realm b = %d %q, want invalid_grant", tr.Status, tr.Error)
 	}
 
-	var login struct {
-		ResponseData struct{ Token string } `json:"responseData"`
-	}
-	st, body := doJSON(t, c, "POST", env.Issuer("a")+"/user/login", "", `{"emailId":"alice@example.com","password":"alice-in-a"}`)
-	if err := json.Unmarshal([]byte(body), &login); st != 200 || err != nil {
-		t.Fatalf("/user/login in realm a = %d %s", st, body)
-	}
+	apiTokA := apiToken(t, env, "alice@example.com", "alice-in-a")
 
-	for name, tok := range map[string]string{"service token": svcA, "user access token": tokA.AccessToken, "API token": login.ResponseData.Token} {
+	for name, tok := range map[string]string{"service token": svcA, "user access token": tokA.AccessToken, "API token": apiTokA} {
 		t.Run(name, func(t *testing.T) {
 			if r := env.Userinfo(t, "b", tok); r.Status != http.StatusUnauthorized {
 				t.Errorf("userinfo of b = %d %s, want 401", r.Status, r.Body)
@@ -129,7 +122,7 @@ func TestRealmIsolation(t *testing.T) {
 	}
 
 	// A magic link of realm a does not exist in realm b.
-	st, body = doJSON(t, c, "POST", env.Issuer("a")+"/kobil-magic-link/access-link", svcA,
+	st, body := doJSON(t, c, "POST", env.Issuer("a")+"/kobil-magic-link/access-link", svcA,
 		`{"email":"alice@example.com","clientId":"web","redirectUri":"`+appCB+`","scope":"openid","responseMode":"query","responseType":"code","codeChallenge":"`+pkce.Challenge+`","codeChallengeMethod":"S256"}`)
 	if st != http.StatusOK {
 		t.Fatalf("magic link in realm a = %d %s", st, body)
