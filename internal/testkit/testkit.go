@@ -12,6 +12,8 @@
 // storage/bboltstore/bolttest's), smtptest (the SMTP server), logbuf (the
 // log buffer), poll (waiting for a condition instead of sleeping) and
 // loopback (a free address and a wait until a server started on it answers).
+// browser (headless Chromium) is apart so that only the browser tests link
+// chromedp.
 package testkit
 
 import (
