@@ -52,7 +52,7 @@ func authRequestArgs(a storage.AuthRequest) []any {
 
 // CreateAuthRequest stores a new request; ErrAlreadyExists on a duplicate ID.
 func (s *Store) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !validIDs(a.Realm, a.ID) {
 			return errInvalidID
 		}
@@ -74,7 +74,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) er
 // the store's clock is not before its ExpiresAt (the record stays until Sweep).
 func (s *Store) GetAuthRequest(ctx context.Context, realm, id string) (storage.AuthRequest, error) {
 	var a storage.AuthRequest
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		if !storable(realm, id) {
 			return storage.ErrNotFound
 		}
@@ -98,7 +98,7 @@ func (s *Store) GetAuthRequest(ctx context.Context, realm, id string) (storage.A
 func (s *Store) UpdateAuthRequest(ctx context.Context, realm, id string, fn func(storage.AuthRequest) (storage.AuthRequest, error)) (storage.AuthRequest, error) {
 	var out storage.AuthRequest
 	now := s.now()
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !storable(realm, id) {
 			return storage.ErrNotFound
 		}
@@ -141,7 +141,7 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, realm, id string, fn func
 
 // DeleteAuthRequest removes the request; absent is not an error.
 func (s *Store) DeleteAuthRequest(ctx context.Context, realm, id string) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(realm, id) {
 			return nil
 		}

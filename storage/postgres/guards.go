@@ -14,7 +14,7 @@ import (
 // RevokeTokenID records jti as revoked until expiresAt. Revoking it again
 // keeps the later expiry.
 func (s *Store) RevokeTokenID(ctx context.Context, realm, jti string, expiresAt time.Time) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !validIDs(realm, jti) {
 			return errInvalidID
 		}
@@ -33,7 +33,7 @@ func (s *Store) RevokeTokenID(ctx context.Context, realm, jti string, expiresAt 
 // IsTokenIDRevoked reports whether jti was revoked and not yet swept.
 func (s *Store) IsTokenIDRevoked(ctx context.Context, realm, jti string) (bool, error) {
 	var revoked bool
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(realm, jti) {
 			revoked = false
 			return nil
@@ -81,7 +81,7 @@ func scanLoginFailures(row pgx.Row) (storage.LoginFailures, error) {
 // deleted before the commit.
 func (s *Store) UpdateLoginFailures(ctx context.Context, realm, account string, fn func(storage.LoginFailures) (storage.LoginFailures, error)) (storage.LoginFailures, error) {
 	var out storage.LoginFailures
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !validIDs(realm, account) {
 			return errInvalidID
 		}
@@ -132,7 +132,7 @@ func (s *Store) UpdateLoginFailures(ctx context.Context, realm, account string, 
 // GetLoginFailures returns the record or ErrNotFound.
 func (s *Store) GetLoginFailures(ctx context.Context, realm, account string) (storage.LoginFailures, error) {
 	var f storage.LoginFailures
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		if !storable(realm, account) {
 			return storage.ErrNotFound
 		}

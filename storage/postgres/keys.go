@@ -17,8 +17,8 @@ const signingKeyColumns = `realm, id, algorithm, private_der, state, created_at,
 
 func scanSigningKey(row pgx.Row) (storage.SigningKey, error) {
 	var (
-		k                     storage.SigningKey
-		state                 string
+		k                    storage.SigningKey
+		state                string
 		created, verifyUntil *time.Time
 	)
 	if err := row.Scan(&k.Realm, &k.ID, &k.Algorithm, &k.PrivateDER, &state, &created, &verifyUntil); err != nil {
@@ -47,7 +47,7 @@ func realmSigningKeys(ctx context.Context, q querier, realm string, lock bool) (
 // time descending (ties by ID, for a stable order), as bboltstore orders them.
 func (s *Store) ListSigningKeys(ctx context.Context, realm string) ([]storage.SigningKey, error) {
 	var keys []storage.SigningKey
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		keys = nil
 		if !storable(realm) {
 			return nil
@@ -83,7 +83,7 @@ func (s *Store) ListSigningKeys(ctx context.Context, realm string) ([]storage.Si
 // inserts, leaving two active keys.
 func (s *Store) RotateSigningKey(ctx context.Context, next storage.SigningKey, retireAt time.Time) error {
 	next.State, next.VerifyUntil = storage.KeyActive, time.Time{}
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !validIDs(next.Realm, next.ID) {
 			return errInvalidID
 		}
@@ -142,7 +142,7 @@ func (s *Store) RealmSecret(ctx context.Context, realm, name string, generate fu
 		return nil, fmt.Errorf("realm secret %q of realm %q: %w", name, realm, errInvalidID)
 	}
 	var secret []byte
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		secret = nil
 		const get = `SELECT secret FROM realm_secrets WHERE realm = $1 AND name = $2`
 		err := q.QueryRow(ctx, get, realm, name).Scan(&secret)

@@ -37,7 +37,7 @@ func (s *Store) CountEvent(ctx context.Context, key string, per time.Duration, n
 	start := windowStart(s.orNow(now), per)
 	end := start.Add(per)
 	var n int64
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(key) {
 			return errInvalidID
 		}
@@ -61,7 +61,7 @@ func (s *Store) ReserveSlot(ctx context.Context, key string, until, now time.Tim
 		ok   bool
 		held time.Time
 	)
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		ok, held = false, time.Time{}
 		if !storable(key) {
 			return errInvalidID
@@ -101,7 +101,7 @@ func (s *Store) ReserveSlot(ctx context.Context, key string, until, now time.Tim
 // ReleaseSlot frees key's slot if the reservation ending at until still
 // holds it; a later reservation is left alone, absent is not an error.
 func (s *Store) ReleaseSlot(ctx context.Context, key string, until time.Time) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(key) {
 			return nil
 		}
@@ -123,7 +123,7 @@ func (s *Store) ReleaseSlot(ctx context.Context, key string, until time.Time) er
 func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.OutboxEntry, error) {
 	at := s.orNow(now)
 	var claimed []storage.OutboxEntry
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		var lim *int64
 		if limit > 0 {
 			l := int64(limit)

@@ -15,7 +15,7 @@ const oneTimeTokenColumns = `realm, kind, hash, group_name, subject, payload, cr
 
 func scanOneTimeToken(row pgx.Row) (storage.OneTimeToken, error) {
 	var (
-		t                          storage.OneTimeToken
+		t                         storage.OneTimeToken
 		created, expiry, consumed *time.Time
 	)
 	err := row.Scan(&t.Realm, &t.Kind, &t.Hash, &t.Group, &t.Subject, &t.Payload, &created, &expiry, &consumed, &t.Superseded)
@@ -36,9 +36,9 @@ func (s *Store) IssueOneTimeToken(ctx context.Context, t storage.OneTimeToken) e
 	var err error
 	if t.Group == "" {
 		// No group: a single insert, no transaction to pay for.
-		err = s.run(ctx, func(q querier) error { return insertOneTimeToken(ctx, q, t) })
+		err = s.run(ctx, func(ctx context.Context, q querier) error { return insertOneTimeToken(ctx, q, t) })
 	} else {
-		err = s.withTx(ctx, func(tx pgx.Tx) error { return issueOneTimeToken(ctx, tx, t) })
+		err = s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error { return issueOneTimeToken(ctx, tx, t) })
 	}
 	if err != nil {
 		return fmt.Errorf("issue %s token in realm %q: %w", t.Kind, t.Realm, err)
@@ -84,7 +84,7 @@ func insertOneTimeToken(ctx context.Context, q querier, t storage.OneTimeToken) 
 // PeekOneTimeToken returns the record whatever its state; ErrNotFound if unknown.
 func (s *Store) PeekOneTimeToken(ctx context.Context, realm, kind, hash string) (storage.OneTimeToken, error) {
 	var t storage.OneTimeToken
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		t, err = getOneTimeToken(ctx, q, realm, kind, hash)
 		return err
 	})
@@ -111,7 +111,7 @@ func getOneTimeToken(ctx context.Context, q querier, realm, kind, hash string) (
 func (s *Store) ConsumeOneTimeToken(ctx context.Context, realm, kind, hash string, now time.Time) (storage.OneTimeToken, error) {
 	at := ts(s.orNow(now))
 	var out storage.OneTimeToken
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(realm, kind, hash) {
 			return storage.ErrNotFound
 		}
@@ -146,7 +146,7 @@ func (s *Store) ConsumeOneTimeToken(ctx context.Context, realm, kind, hash strin
 
 // DeleteOneTimeToken removes the record; absent is not an error.
 func (s *Store) DeleteOneTimeToken(ctx context.Context, realm, kind, hash string) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(realm, kind, hash) {
 			return nil
 		}
@@ -163,7 +163,7 @@ func (s *Store) DeleteOneTimeToken(ctx context.Context, realm, kind, hash string
 // subject consumed at now (the store's clock if zero), in one statement.
 func (s *Store) RevokeSubjectTokens(ctx context.Context, realm, subject string, now time.Time) error {
 	at := ts(s.orNow(now))
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if subject == "" || !storable(realm, subject) {
 			return nil
 		}

@@ -122,9 +122,9 @@ func (s *Store) EnqueueOutbox(ctx context.Context, entries ...storage.OutboxEntr
 	case 0:
 		err = s.check(ctx)
 	case 1:
-		err = s.run(ctx, func(q querier) error { return insertOutbox(ctx, q, entries) })
+		err = s.run(ctx, func(ctx context.Context, q querier) error { return insertOutbox(ctx, q, entries) })
 	default:
-		err = s.withTx(ctx, func(tx pgx.Tx) error { return insertOutbox(ctx, tx, entries) })
+		err = s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error { return insertOutbox(ctx, tx, entries) })
 	}
 	if err != nil {
 		return fmt.Errorf("enqueue %d outbox entries: %w", len(entries), err)
@@ -136,7 +136,7 @@ func (s *Store) EnqueueOutbox(ctx context.Context, entries ...storage.OutboxEntr
 // is not after now (a zero one is due), in ID order (oldest first).
 func (s *Store) DueOutbox(ctx context.Context, now time.Time, limit int) ([]storage.OutboxEntry, error) {
 	var due []storage.OutboxEntry
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		var lim *int64
 		if limit > 0 {
 			l := int64(limit)
@@ -161,7 +161,7 @@ func (s *Store) DueOutbox(ctx context.Context, now time.Time, limit int) ([]stor
 // unchanged. fn must not change ID. ErrNotFound if absent.
 func (s *Store) UpdateOutbox(ctx context.Context, id string, fn func(storage.OutboxEntry) (storage.OutboxEntry, error)) (storage.OutboxEntry, error) {
 	var out storage.OutboxEntry
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !storable(id) {
 			return storage.ErrNotFound
 		}
@@ -199,7 +199,7 @@ func (s *Store) UpdateOutbox(ctx context.Context, id string, fn func(storage.Out
 
 // DeleteOutbox removes an entry; absent is not an error.
 func (s *Store) DeleteOutbox(ctx context.Context, id string) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if id == "" || !storable(id) {
 			return nil
 		}
@@ -215,7 +215,7 @@ func (s *Store) DeleteOutbox(ctx context.Context, id string) error {
 // CountOutbox returns the number of queued entries.
 func (s *Store) CountOutbox(ctx context.Context) (int, error) {
 	var n int64
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		return q.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n)
 	})
 	if err != nil {

@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -13,13 +15,16 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// quietLog keeps the migrations' info lines out of the test output.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 // openStore opens a store on dsn, failing t on error. The caller closes it
 // (the conformance suite does so itself).
 func openStore(t *testing.T, dsn string) *postgres.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := postgres.Open(ctx, postgres.Options{DSN: dsn, MaxConns: 8})
+	s, err := postgres.Open(ctx, postgres.Options{DSN: dsn, MaxConns: 8, Logger: quietLog})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dsn, err)
 	}

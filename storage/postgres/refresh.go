@@ -16,7 +16,7 @@ const refreshTokenColumns = `realm, hash, id, client_id, user_id, session_id, gr
 
 func scanRefreshToken(row pgx.Row) (storage.RefreshToken, error) {
 	var (
-		t                                 storage.RefreshToken
+		t                                  storage.RefreshToken
 		authTime, created, expiry, rotated *time.Time
 	)
 	err := row.Scan(&t.Realm, &t.Hash, &t.ID, &t.ClientID, &t.UserID, &t.SessionID, &t.GrantID, &t.Scopes,
@@ -53,7 +53,7 @@ func insertRefreshToken(ctx context.Context, q querier, t storage.RefreshToken) 
 
 // CreateRefreshToken stores a new token; ErrAlreadyExists on a duplicate hash or ID.
 func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
-	err := s.run(ctx, func(q querier) error { return insertRefreshToken(ctx, q, t) })
+	err := s.run(ctx, func(ctx context.Context, q querier) error { return insertRefreshToken(ctx, q, t) })
 	if err != nil {
 		return fmt.Errorf("create refresh token %q in realm %q: %w", t.ID, t.Realm, err)
 	}
@@ -63,7 +63,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) 
 // GetRefreshTokenByHash returns the token whatever its state; ErrNotFound if unknown.
 func (s *Store) GetRefreshTokenByHash(ctx context.Context, realm, hash string) (storage.RefreshToken, error) {
 	var t storage.RefreshToken
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		if !storable(realm, hash) {
 			return storage.ErrNotFound
 		}
@@ -86,7 +86,7 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, realm, hash string) (
 // (nothing is written then).
 func (s *Store) RotateRefreshToken(ctx context.Context, realm, oldHash string, next storage.RefreshToken, now time.Time) error {
 	at := ts(s.orNow(now))
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !storable(realm, oldHash) {
 			return storage.ErrNotFound
 		}
@@ -119,7 +119,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, realm, oldHash string, n
 
 // DeleteRefreshToken removes a token by its public ID; absent is not an error.
 func (s *Store) DeleteRefreshToken(ctx context.Context, realm, id string) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(realm, id) {
 			return nil
 		}
@@ -136,7 +136,7 @@ func (s *Store) DeleteRefreshToken(ctx context.Context, realm, id string) error 
 // (all clients when clientID is empty), rotated ones included, in one
 // statement.
 func (s *Store) DeleteRefreshTokensOf(ctx context.Context, realm, userID, clientID string) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if userID == "" || !storable(realm, userID, clientID) {
 			return nil
 		}

@@ -33,7 +33,7 @@ func scanSession(row pgx.Row) (storage.Session, error) {
 
 // CreateSession stores sess; ErrAlreadyExists on a duplicate ID or token hash.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !validIDs(sess.Realm, sess.ID) || !storable(sess.TokenHash, sess.UserID) {
 			return errInvalidID
 		}
@@ -65,7 +65,7 @@ func sessionConflict(err error) error {
 // check ExpiresAt and IdleUntil); ErrNotFound if absent.
 func (s *Store) GetSession(ctx context.Context, realm, id string) (storage.Session, error) {
 	var sess storage.Session
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		if !storable(realm, id) {
 			return storage.ErrNotFound
 		}
@@ -82,7 +82,7 @@ func (s *Store) GetSession(ctx context.Context, realm, id string) (storage.Sessi
 // ErrNotFound if unknown.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, realm, tokenHash string) (storage.Session, error) {
 	var sess storage.Session
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		if tokenHash == "" || !storable(realm, tokenHash) {
 			return storage.ErrNotFound
 		}
@@ -102,7 +102,7 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, realm, tokenHash stri
 // ErrAlreadyExists if the new token hash belongs to another session.
 func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(storage.Session) (storage.Session, error)) (storage.Session, error) {
 	var out storage.Session
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !storable(realm, id) {
 			return storage.ErrNotFound
 		}
@@ -143,7 +143,7 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 // DeleteSession removes the session and every refresh token bound to it, in
 // one statement. Deleting an absent session is not an error.
 func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(realm, id) {
 			return nil
 		}
@@ -162,7 +162,7 @@ func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
 // DeleteUserSessions removes every session of the user with their refresh
 // tokens, in one statement.
 func (s *Store) DeleteUserSessions(ctx context.Context, realm, userID string) error {
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if userID == "" || !storable(realm, userID) {
 			return nil
 		}

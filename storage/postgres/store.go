@@ -33,6 +33,14 @@ const (
 	// so that those broken by a database restart are replaced before a
 	// request picks them up.
 	healthCheckPeriod = 5 * time.Second
+	// defaultTimeout bounds a call whose context has no deadline: below the
+	// 10 s in which /health/ready must answer while the database is gone.
+	defaultTimeout = 5 * time.Second
+	// cancelGrace is how long a cancelled call waits for the server to
+	// acknowledge the cancel request before dropping the connection.
+	cancelGrace = 500 * time.Millisecond
+	// rollbackTimeout bounds the rollback after a failed transaction.
+	rollbackTimeout = 5 * time.Second
 	// maxAttempts bounds the runs of a transaction that keeps failing with a
 	// serialization failure or deadlock.
 	maxAttempts = 8
@@ -63,6 +71,11 @@ type Options struct {
 	// for generated outbox IDs; nil means time.Now. The database's clock is
 	// never used, so that replicas and tests agree with their own clocks.
 	Now func() time.Time
+	// Timeout bounds each call whose context has no deadline of its own
+	// (all the statements and retries of one method call); a database that
+	// stops answering then fails the call with ErrUnavailable instead of
+	// hanging it. 0 means 5s; negative means no bound.
+	Timeout time.Duration
 	// Logger receives migrations and retried transactions; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -72,10 +85,11 @@ type Options struct {
 // concurrent use, and any number of Stores (in any number of processes) may
 // share one database.
 type Store struct {
-	pool   *pgxpool.Pool
-	now    func() time.Time
-	log    *slog.Logger
-	closed atomic.Bool
+	pool    *pgxpool.Pool
+	now     func() time.Time
+	log     *slog.Logger
+	timeout time.Duration
+	closed  atomic.Bool
 	// lastOutboxNanos is the timestamp of the last generated outbox ID.
 	lastOutboxNanos atomic.Int64
 }
@@ -106,7 +120,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{pool: pool, now: now, log: log}, nil
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = defaultTimeout
+	}
+	return &Store{pool: pool, now: now, log: log, timeout: timeout}, nil
 }
 
 // poolConfig parses the DSN and applies the options and defaults.
@@ -124,10 +142,11 @@ func poolConfig(opts Options) (*pgxpool.Config, error) {
 	cfg.HealthCheckPeriod = healthCheckPeriod
 	// On cancellation ask the server to stop the statement (releasing its
 	// locks at once) rather than only drop the socket, which the server
-	// notices only when it next talks to the client; the socket deadline
-	// still fires if the cancel request cannot reach the server.
+	// notices only when it next talks to the client. The socket deadline
+	// ends the call anyway if the server does not answer the cancel soon
+	// (it is unreachable or hung); that connection is then discarded.
 	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: time.Second}
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelGrace}
 	}
 	return cfg, nil
 }
@@ -147,8 +166,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.check(ctx); err != nil {
 		return fmt.Errorf("ping postgres store: %w", err)
 	}
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping postgres store: %w", classifyUnavailable(ctx, err))
+	cctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.pool.Ping(cctx); err != nil {
+		return fmt.Errorf("ping postgres store: %w", s.classify(ctx, cctx, err))
 	}
 	return nil
 }
@@ -172,37 +193,42 @@ type querier interface {
 // run runs fn once on the pool (each statement in its own implicit
 // transaction) and classifies its error. Statements that could not be sent
 // at all (a broken idle connection) are retried once on a fresh connection.
-func (s *Store) run(ctx context.Context, fn func(q querier) error) error {
+// fn gets the call's context, bounded by Options.Timeout.
+func (s *Store) run(ctx context.Context, fn func(ctx context.Context, q querier) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	err := fn(s.pool)
-	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil && !s.closed.Load() {
-		err = fn(s.pool)
+	cctx, cancel := s.bound(ctx)
+	defer cancel()
+	err := fn(cctx, s.pool)
+	if err != nil && pgconn.SafeToRetry(err) && cctx.Err() == nil && !s.closed.Load() {
+		err = fn(cctx, s.pool)
 	}
-	return s.classify(ctx, err)
+	return s.classify(ctx, cctx, err)
 }
 
 // withTx runs fn in a READ COMMITTED transaction and commits it, running it
 // again (up to maxAttempts) after a serialization failure, a deadlock, an
-// errRetry or a failure to send anything. fn's error rolls back and is
-// returned unchanged; fn may be called more than once.
-func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+// errRetry or a failure to send anything. fn's error (as fnError) rolls back
+// and is returned as is, for the method to unwrap; fn may be called more
+// than once. fn gets the call's context, bounded by Options.Timeout.
+func (s *Store) withTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
+	cctx, cancel := s.bound(ctx)
+	defer cancel()
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = s.txOnce(ctx, fn)
-		if err == nil || !retryable(err) || attempt == maxAttempts || ctx.Err() != nil || s.closed.Load() {
+		err = s.txOnce(cctx, fn)
+		if err == nil || !retryable(err) || attempt == maxAttempts || cctx.Err() != nil || s.closed.Load() {
 			break
 		}
 		s.log.Debug("postgres store: retrying transaction", "attempt", attempt, "err", err)
 		// A little jitter keeps the contenders of a deadlock from meeting again.
 		backoff := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-cctx.Done():
 		case <-time.After(backoff):
 		}
 	}
@@ -213,14 +239,31 @@ func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if errors.Is(err, errRetry) {
 		err = fmt.Errorf("%w: gave up after %d attempts", storage.ErrUnavailable, maxAttempts)
 	}
-	return s.classify(ctx, err)
+	return s.classify(ctx, cctx, err)
 }
 
-// classify is the package's classify, plus: a failure while the store was
-// being closed is ErrUnavailable (the pool reports its closing in errors of
-// its own).
-func (s *Store) classify(ctx context.Context, err error) error {
-	if err != nil && s.closed.Load() && !isRefusal(err) && ctx.Err() == nil {
+// bound gives a call whose context has no deadline the store's timeout, so
+// that a database that stops answering (a network partition rather than a
+// refused connection) fails the call instead of hanging it.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// classify is the package's classify for a call made with ctx and run with
+// cctx (ctx bounded by the store's timeout), plus: running out of the
+// store's own timeout, or failing while the store was being closed (the pool
+// reports its closing in errors of its own), is ErrUnavailable.
+func (s *Store) classify(ctx, cctx context.Context, err error) error {
+	if err == nil || isRefusal(err) || ctx.Err() != nil {
+		return classify(ctx, err)
+	}
+	if cctx.Err() != nil {
+		return fmt.Errorf("%w: no answer from the database within %v: %w", storage.ErrUnavailable, s.timeout, err)
+	}
+	if s.closed.Load() {
 		return fmt.Errorf("%w: store closed: %w", storage.ErrUnavailable, err)
 	}
 	return classify(ctx, err)
@@ -234,14 +277,17 @@ type fnError struct{ err error }
 func (e fnError) Error() string { return e.err.Error() }
 
 // txOnce runs fn in one transaction. A Rollback error is ignored: after a
-// lost connection the server has rolled back on its own.
-func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
+// lost connection the server has rolled back on its own. The rollback gets
+// a context of its own, since fn may have failed because ctx ended.
+func (s *Store) txOnce(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(ctx, tx); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		_ = tx.Rollback(rctx)
+		cancel()
 		return err
 	}
 	return tx.Commit(ctx)

@@ -94,7 +94,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	for _, target := range sweepTargets {
 		for {
 			var records, rows int64
-			err := s.run(ctx, func(q querier) error {
+			err := s.run(ctx, func(ctx context.Context, q querier) error {
 				args := []any{at, sweepChunk}
 				if target.cutoff {
 					args = append(args, cutoff)

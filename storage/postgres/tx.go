@@ -18,7 +18,7 @@ import (
 // transaction, so fn may carry on after a refusal; any other failure of a Tx
 // method rolls the transaction back even if fn swallows it.
 func (s *Store) InTx(ctx context.Context, fn func(tx storage.Tx) error) error {
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		t := &pgTx{s: s, ctx: ctx, tx: tx}
 		if err := fn(t); err != nil {
 			if t.failed != nil && errors.Is(err, t.failed) {

@@ -38,7 +38,7 @@ func scanUser(row pgx.Row) (storage.User, error) {
 // (several users may lack one). ErrAlreadyExists when the ID, email or
 // username (case-insensitively) is taken.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
-	err := s.run(ctx, func(q querier) error { return createUser(ctx, q, u) })
+	err := s.run(ctx, func(ctx context.Context, q querier) error { return createUser(ctx, q, u) })
 	if err != nil {
 		return fmt.Errorf("create user %q in realm %q: %w", u.ID, u.Realm, err)
 	}
@@ -88,7 +88,7 @@ func userConflict(ctx context.Context, q querier, u storage.User) error {
 // GetUser returns the user or ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, realm, id string) (storage.User, error) {
 	var u storage.User
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		if !storable(realm, id) {
 			return storage.ErrNotFound
 		}
@@ -114,7 +114,7 @@ func getUserByIndex(ctx context.Context, q querier, column, realm, value string)
 // or empty.
 func (s *Store) GetUserByEmail(ctx context.Context, realm, email string) (storage.User, error) {
 	var u storage.User
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		u, err = getUserByIndex(ctx, q, "email_fold", realm, email)
 		return err
 	})
@@ -128,7 +128,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, realm, email string) (storag
 // absent or empty.
 func (s *Store) GetUserByUsername(ctx context.Context, realm, username string) (storage.User, error) {
 	var u storage.User
-	err := s.run(ctx, func(q querier) (err error) {
+	err := s.run(ctx, func(ctx context.Context, q querier) (err error) {
 		u, err = getUserByIndex(ctx, q, "username_fold", realm, username)
 		return err
 	})
@@ -145,7 +145,7 @@ func (s *Store) GetUserByUsername(ctx context.Context, realm, username string) (
 // email or username belongs to another user.
 func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
 	var out storage.User
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !storable(realm, id) {
 			return storage.ErrNotFound
 		}
@@ -195,7 +195,7 @@ func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(storag
 // limit of them (limit <= 0: all), starting after the ID after.
 func (s *Store) ListUsers(ctx context.Context, realm, after string, limit int) ([]storage.User, error) {
 	var users []storage.User
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		users = nil
 		if !storable(realm, after) {
 			return nil
@@ -229,7 +229,7 @@ func (s *Store) ListUsers(ctx context.Context, realm, after string, limit int) (
 // CountUsers returns how many users the realm has.
 func (s *Store) CountUsers(ctx context.Context, realm string) (int, error) {
 	var n int64
-	err := s.run(ctx, func(q querier) error {
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		if !storable(realm) {
 			n = 0
 			return nil

@@ -298,6 +298,7 @@ func (c *Cluster) stopLocked(sig syscall.Signal) error {
 	}
 	cmd, exited := c.cmd, c.exited
 	c.cmd, c.exited = nil, nil
+	_ = signalTree(cmd.Process.Pid, syscall.SIGCONT) // a frozen server cannot shut down
 	_ = cmd.Process.Signal(sig)
 	select {
 	case <-exited:
@@ -307,6 +308,61 @@ func (c *Cluster) stopLocked(sig syscall.Signal) error {
 		<-exited
 		return fmt.Errorf("pgtest: postgres did not stop on %v within 30s; killed", sig)
 	}
+}
+
+// Freeze suspends the server and all its processes (SIGSTOP): connections
+// stay open and new ones are accepted by the kernel, but nothing answers, as
+// with a database behind a network partition. Thaw resumes it. Stop and
+// Close thaw a frozen server first. Linux only (it reads /proc).
+func (c *Cluster) Freeze() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return errors.New("pgtest: cluster is stopped")
+	}
+	return signalTree(c.cmd.Process.Pid, syscall.SIGSTOP)
+}
+
+// Thaw resumes a server suspended by Freeze.
+func (c *Cluster) Thaw() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return errors.New("pgtest: cluster is stopped")
+	}
+	return signalTree(c.cmd.Process.Pid, syscall.SIGCONT)
+}
+
+// signalTree signals the postmaster, then each of its children. (Every
+// child calls setsid, so a process group signal would reach the postmaster
+// alone.) The postmaster goes first so that, when stopping, it forks no
+// child that the scan could miss.
+func signalTree(pid int, sig syscall.Signal) error {
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("pgtest: signal %v to postmaster: %w", sig, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("pgtest: list processes: %w", err)
+	}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so parse after
+		// its closing parenthesis.
+		i := strings.LastIndexByte(string(stat), ')')
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			_ = syscall.Kill(child, sig)
+		}
+	}
+	return nil
 }
 
 // Close stops the server and removes its directory.
