@@ -66,30 +66,27 @@ func (s *Store) ReserveSlot(ctx context.Context, key string, until, now time.Tim
 		if !storable(key) {
 			return errInvalidID
 		}
-		// A slot freed between the refused take and the read that says by
-		// whom is free: try again (a few times).
-		for range 3 {
-			var got *time.Time
-			err := q.QueryRow(ctx, `INSERT INTO rate_limit_slots (key, until) VALUES ($1, $2)
-				ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until
-					WHERE rate_limit_slots.until IS NULL OR rate_limit_slots.until <= $3
-				RETURNING until`, key, ts(until), at).Scan(&got)
-			if err == nil {
-				ok = true
-				return nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			err = q.QueryRow(ctx, `SELECT until FROM rate_limit_slots WHERE key = $1`, key).Scan(&got)
-			if err == nil && got != nil && got.After(*at) {
-				held = fromTS(got)
-				return nil
-			}
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
+		var got *time.Time
+		err := q.QueryRow(ctx, `INSERT INTO rate_limit_slots (key, until) VALUES ($1, $2)
+			ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until
+				WHERE rate_limit_slots.until IS NULL OR rate_limit_slots.until <= $3
+			RETURNING until`, key, ts(until), at).Scan(&got)
+		if err == nil {
+			ok = true
+			return nil
 		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		err = q.QueryRow(ctx, `SELECT until FROM rate_limit_slots WHERE key = $1`, key).Scan(&got)
+		if err == nil && got != nil && got.After(*at) {
+			held = fromTS(got)
+			return nil
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// Freed between the refused take and the read: free now, try again.
 		return errRetry
 	})
 	if err != nil {

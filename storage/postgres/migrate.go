@@ -53,7 +53,7 @@ func mustLoadMigrations(fsys fs.FS) []migration {
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != i+1 {
+		if !ok || len(num) != 4 || err != nil || v != i+1 {
 			panic(fmt.Sprintf("postgres: migration %s: want the name %04d_<description>.sql", name, i+1))
 		}
 		b, err := fs.ReadFile(fsys, name)

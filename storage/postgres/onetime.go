@@ -115,27 +115,24 @@ func (s *Store) ConsumeOneTimeToken(ctx context.Context, realm, kind, hash strin
 		if !storable(realm, kind, hash) {
 			return storage.ErrNotFound
 		}
-		// A token issued between the UPDATE and the read that explains its
-		// miss is live: try again (a few times; issuing is not a loop).
-		for range 3 {
-			t, err := scanOneTimeToken(q.QueryRow(ctx, `UPDATE one_time_tokens SET consumed_at = $4
-				WHERE realm = $1 AND kind = $2 AND hash = $3
-					AND consumed_at IS NULL AND NOT superseded AND expires_at > $4
-				RETURNING `+oneTimeTokenColumns, realm, kind, hash, at))
-			if !errors.Is(err, storage.ErrNotFound) {
-				out = t
-				return err
-			}
-			t, err = getOneTimeToken(ctx, q, realm, kind, hash)
-			switch {
-			case err != nil:
-				return err
-			case !t.ConsumedAt.IsZero() || t.Superseded:
-				return storage.ErrConsumed
-			case expired(t.ExpiresAt, *at):
-				return storage.ErrExpired
-			}
+		t, err := scanOneTimeToken(q.QueryRow(ctx, `UPDATE one_time_tokens SET consumed_at = $4
+			WHERE realm = $1 AND kind = $2 AND hash = $3
+				AND consumed_at IS NULL AND NOT superseded AND expires_at > $4
+			RETURNING `+oneTimeTokenColumns, realm, kind, hash, at))
+		if !errors.Is(err, storage.ErrNotFound) {
+			out = t
+			return err
 		}
+		t, err = getOneTimeToken(ctx, q, realm, kind, hash)
+		switch {
+		case err != nil:
+			return err
+		case !t.ConsumedAt.IsZero() || t.Superseded:
+			return storage.ErrConsumed
+		case expired(t.ExpiresAt, *at):
+			return storage.ErrExpired
+		}
+		// Issued between the UPDATE and the read: live now, try again.
 		return errRetry
 	})
 	if err != nil {

@@ -35,6 +35,7 @@ func openStore(t *testing.T, dsn string) *postgres.Store {
 // subtest gets a fresh database; reopening closes the pool and opens a new
 // one on the same database.
 func TestConformance(t *testing.T) {
+	pgtest.Shared(t) // skip (or fail under CI) once, not in every subtest
 	dsns := map[storage.Store]string{}
 	storagetest.RunTests(t,
 		func(t *testing.T) storage.Store {

@@ -54,8 +54,9 @@ var errInvalidID = errors.New("identifier is empty, contains a NUL byte or is no
 // or invalid UTF-8) of a field that is not an identifier.
 var errInvalidValue = errors.New("value contains a NUL byte or is not valid UTF-8")
 
-// errRetry asks withTx to run the transaction again (a row it expected was
-// deleted concurrently).
+// errRetry asks run or withTx to run fn again: a concurrent change made
+// its reading of the state stale (a row it expected was deleted, a refusal
+// it was explaining no longer holds).
 var errRetry = errors.New("concurrent change, retry")
 
 // Options configure Open.
@@ -190,43 +191,48 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// run runs fn once on the pool (each statement in its own implicit
-// transaction) and classifies its error. Statements that could not be sent
-// at all (a broken idle connection) are retried once on a fresh connection.
-// fn gets the call's context, bounded by Options.Timeout.
+// run runs fn on the pool (each statement in its own implicit transaction)
+// and classifies its error. fn runs again, as withTx runs a transaction
+// again, when it failed without an effect: nothing could be sent (a broken
+// idle connection), or its statement was rolled back as a deadlock victim
+// or a serialization failure. fn's statements must allow that: reads, and
+// one write as the last statement or writes that are idempotent. fn gets the
+// call's context, bounded by Options.Timeout.
 func (s *Store) run(ctx context.Context, fn func(ctx context.Context, q querier) error) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	cctx, cancel := s.bound(ctx)
-	defer cancel()
-	err := fn(cctx, s.pool)
-	if err != nil && pgconn.SafeToRetry(err) && cctx.Err() == nil && !s.closed.Load() {
-		err = fn(cctx, s.pool)
-	}
-	return s.classify(ctx, cctx, err)
+	return s.retry(ctx, func(ctx context.Context) error { return fn(ctx, s.pool) })
 }
 
 // withTx runs fn in a READ COMMITTED transaction and commits it, running it
-// again (up to maxAttempts) after a serialization failure, a deadlock, an
-// errRetry or a failure to send anything. fn's error (as fnError) rolls back
-// and is returned as is, for the method to unwrap; fn may be called more
-// than once. fn gets the call's context, bounded by Options.Timeout.
+// again after a serialization failure, a deadlock, an errRetry or a failure
+// to send anything. fn's error (as fnError) rolls back and is returned as
+// is, for the method to unwrap; fn may be called more than once. fn gets the
+// call's context, bounded by Options.Timeout.
 func (s *Store) withTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.retry(ctx, func(ctx context.Context) error { return s.txOnce(ctx, fn) })
+}
+
+// retry runs attempt up to maxAttempts times while it fails with a
+// retryable error, then classifies the outcome.
+func (s *Store) retry(ctx context.Context, attempt func(ctx context.Context) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	cctx, cancel := s.bound(ctx)
 	defer cancel()
 	var err error
-	for attempt := 1; ; attempt++ {
-		err = s.txOnce(cctx, fn)
-		if err == nil || !retryable(err) || attempt == maxAttempts || cctx.Err() != nil || s.closed.Load() {
+	for n := 1; ; n++ {
+		err = attempt(cctx)
+		if err == nil || !retryable(err) || cctx.Err() != nil || s.closed.Load() {
 			break
 		}
-		s.log.Debug("postgres store: retrying transaction", "attempt", attempt, "err", err)
+		if n == maxAttempts {
+			// Persistent contention: the caller may try again later.
+			err = fmt.Errorf("%w: gave up after %d attempts: %w", storage.ErrUnavailable, maxAttempts, err)
+			break
+		}
+		s.log.Debug("postgres store: retrying", "attempt", n, "err", err)
 		// A little jitter keeps the contenders of a deadlock from meeting again.
-		backoff := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+		backoff := time.Duration(n) * time.Duration(1+rand.IntN(5)) * time.Millisecond
 		select {
 		case <-cctx.Done():
 		case <-time.After(backoff):
@@ -235,9 +241,6 @@ func (s *Store) withTx(ctx context.Context, fn func(ctx context.Context, tx pgx.
 	var fe fnError
 	if errors.As(err, &fe) {
 		return fe
-	}
-	if errors.Is(err, errRetry) {
-		err = fmt.Errorf("%w: gave up after %d attempts", storage.ErrUnavailable, maxAttempts)
 	}
 	return s.classify(ctx, cctx, err)
 }

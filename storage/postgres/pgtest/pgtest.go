@@ -269,6 +269,10 @@ func (c *Cluster) waitReady(exited <-chan struct{}) error {
 
 func (c *Cluster) logPath() string { return filepath.Join(c.dir, "postgres.log") }
 
+// LogPath is the server's log file (in the cluster's directory, removed by
+// Close), for diagnosing a failed test.
+func (c *Cluster) LogPath() string { return c.logPath() }
+
 // logTail returns the end of the server log, for error messages.
 func (c *Cluster) logTail() string {
 	b, _ := os.ReadFile(c.logPath())
@@ -499,6 +503,7 @@ func skipOrFail(tb testing.TB, err error) {
 	tb.Helper()
 	if errors.Is(err, ErrNoPostgres) && os.Getenv("CI") != "true" {
 		tb.Skipf("%v (set CI=true to make this a failure)", err)
+		return
 	}
 	tb.Fatalf("pgtest: no PostgreSQL cluster: %v", err)
 }
