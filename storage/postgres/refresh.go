@@ -79,16 +79,29 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, realm, hash string) (
 
 // RotateRefreshToken marks the token with oldHash rotated at now (the store's
 // clock if zero) and stores next, in one transaction. The old token's row is
-// locked first, so concurrent rotations (in any replica) queue and all but
-// the first find it rotated: exactly one succeeds. Checks in order:
+// locked, so concurrent rotations (in any replica) queue and all but the
+// first find it rotated: exactly one succeeds. Checks in order:
 // ErrNotFound, ErrConsumed (already rotated), ErrExpired, then next's own: it
 // must belong to realm, and ErrAlreadyExists if its hash or ID is taken
 // (nothing is written then).
+//
+// Before the token, the session it is bound to (if any) is locked FOR KEY
+// SHARE: a concurrent DeleteSession (or sweep) of that session then either
+// waits for the rotation and deletes the new token as well, or has already
+// deleted the old one, which the rotation finds gone. Without it, a token
+// rotated in while its session is being deleted would outlive the session.
+// Session first, token second, is the order DeleteSession locks them in, so
+// the two cannot deadlock.
 func (s *Store) RotateRefreshToken(ctx context.Context, realm, oldHash string, next storage.RefreshToken, now time.Time) error {
 	at := ts(s.orNow(now))
 	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !storable(realm, oldHash) {
 			return storage.ErrNotFound
+		}
+		_, err := tx.Exec(ctx, `SELECT 1 FROM sessions WHERE realm = $1 AND id =
+			(SELECT session_id FROM refresh_tokens WHERE realm = $1 AND hash = $2) FOR KEY SHARE`, realm, oldHash)
+		if err != nil {
+			return err
 		}
 		old, err := scanRefreshToken(tx.QueryRow(ctx, `SELECT `+refreshTokenColumns+` FROM refresh_tokens
 			WHERE realm = $1 AND hash = $2 FOR UPDATE`, realm, oldHash))

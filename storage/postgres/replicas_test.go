@@ -251,3 +251,44 @@ func TestReplicasRaces(t *testing.T) {
 		}
 	}
 }
+
+// A logout (DeleteSession) racing a refresh (RotateRefreshToken) of one of
+// the session's tokens on another replica leaves no token of the session
+// behind: either the rotation finds its token gone, or the deletion takes
+// the rotated-in token too.
+func TestReplicasDeleteSessionRacesRotation(t *testing.T) {
+	p := openReplicas(t, pgtest.Shared(t).NewDatabase(t))
+	defer p.Close()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i := range 100 {
+		sid := fmt.Sprintf("s%d", i)
+		sess := storage.Session{Realm: "a", ID: sid, TokenHash: "cookie-" + sid, UserID: "u",
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		old := storage.RefreshToken{Realm: "a", ID: sid + "-r0", Hash: sid + "-h0", UserID: "u", SessionID: sid,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := p.r[0].CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.r[0].CreateRefreshToken(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		next := old
+		next.ID, next.Hash = sid+"-r1", sid+"-h1"
+		var rotateErr, deleteErr error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() { <-start; rotateErr = p.r[0].RotateRefreshToken(ctx, "a", old.Hash, next, now) })
+		wg.Go(func() { <-start; deleteErr = p.r[1].DeleteSession(ctx, "a", sid) })
+		close(start)
+		wg.Wait()
+		if deleteErr != nil || (rotateErr != nil && !errors.Is(rotateErr, storage.ErrNotFound)) {
+			t.Fatalf("round %d: DeleteSession %v, RotateRefreshToken %v", i, deleteErr, rotateErr)
+		}
+		for _, h := range []string{old.Hash, next.Hash} {
+			if _, err := p.r[1].GetRefreshTokenByHash(ctx, "a", h); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("round %d (rotation: %v): token %s of the deleted session survives (%v)", i, rotateErr, h, err)
+			}
+		}
+	}
+}

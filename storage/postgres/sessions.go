@@ -100,6 +100,10 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, realm, tokenHash stri
 // writes the result. fn may run more than once; its error is returned
 // unchanged. fn must not change Realm or ID. ErrNotFound if absent;
 // ErrAlreadyExists if the new token hash belongs to another session.
+//
+// The lock is FOR NO KEY UPDATE (the key never changes), which lets a
+// concurrent refresh-token rotation hold its KEY SHARE lock on the session
+// (see RotateRefreshToken) instead of queueing behind the update.
 func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(storage.Session) (storage.Session, error)) (storage.Session, error) {
 	var out storage.Session
 	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -107,7 +111,7 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 			return storage.ErrNotFound
 		}
 		old, err := scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
-			WHERE realm = $1 AND id = $2 FOR UPDATE`, realm, id))
+			WHERE realm = $1 AND id = $2 FOR NO KEY UPDATE`, realm, id))
 		if err != nil {
 			return err
 		}
@@ -140,17 +144,24 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 	}
 }
 
-// DeleteSession removes the session and every refresh token bound to it, in
-// one statement. Deleting an absent session is not an error.
+// DeleteSession removes the session and every refresh token bound to it.
+// Deleting an absent session is not an error.
+//
+// Two statements in one transaction, session first: deleting the session
+// row waits for a rotation of one of its tokens (which holds a KEY SHARE
+// lock on it, see RotateRefreshToken) to commit, and the second statement,
+// with a snapshot taken after that, sees and deletes the rotated-in token
+// too. One statement would see the tokens as they were when it began and
+// leave the new one behind.
 func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
-	err := s.run(ctx, func(ctx context.Context, q querier) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if !storable(realm, id) {
 			return nil
 		}
-		_, err := q.Exec(ctx, `WITH gone AS (
-				DELETE FROM sessions WHERE realm = $1 AND id = $2 RETURNING id
-			)
-			DELETE FROM refresh_tokens WHERE realm = $1 AND session_id = $2 AND $2 <> ''`, realm, id)
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE realm = $1 AND id = $2`, realm, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE realm = $1 AND session_id = $2`, realm, id)
 		return err
 	})
 	if err != nil {
@@ -160,17 +171,21 @@ func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
 }
 
 // DeleteUserSessions removes every session of the user with their refresh
-// tokens, in one statement.
+// tokens, in one transaction ordered as DeleteSession's.
 func (s *Store) DeleteUserSessions(ctx context.Context, realm, userID string) error {
-	err := s.run(ctx, func(ctx context.Context, q querier) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if userID == "" || !storable(realm, userID) {
 			return nil
 		}
-		_, err := q.Exec(ctx, `WITH gone AS (
-				DELETE FROM sessions WHERE realm = $1 AND user_id = $2 RETURNING id
-			)
-			DELETE FROM refresh_tokens r USING gone
-			WHERE r.realm = $1 AND r.session_id = gone.id`, realm, userID)
+		rows, err := tx.Query(ctx, `DELETE FROM sessions WHERE realm = $1 AND user_id = $2 RETURNING id`, realm, userID)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE realm = $1 AND session_id = ANY($2)`, realm, ids)
 		return err
 	})
 	if err != nil {
