@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/internal/testkit"
 )
@@ -124,8 +125,18 @@ func TestTokenDiesWithUser(t *testing.T) {
 func TestTokenExpires(t *testing.T) {
 	env := testkit.New(t, testConfig, testkit.Options{NoMail: true})
 	c := env.Client()
+	before := env.Clock.Now()
 	raw := apiToken(t, env, c, "acme", "wf/generate-user-token")
-	env.Clock.Advance(3599e9)
+	after := env.Clock.Now()
+	// exp is in whole seconds: an hour after the issue, which lies between
+	// before and after, with the issue's fraction of a second dropped.
+	exp := time.Unix(int64(testkit.Claims(t, raw)["exp"].(float64)), 0)
+	if exp.Before(before.Truncate(time.Second).Add(time.Hour)) || exp.After(after.Add(time.Hour)) {
+		t.Fatalf("exp = %s, want an hour after the issue (between %s and %s)", exp, before, after)
+	}
+	// 1s before expiry counted from exp, so that the dropped fraction does
+	// not eat into the second (the clock follows real time).
+	env.Clock.Advance(exp.Add(-time.Second).Sub(env.Clock.Now()))
 	if got := env.Userinfo(t, "acme", raw); got.Status != 200 {
 		t.Fatalf("userinfo 1s before expiry = %d %s, want 200", got.Status, got.Body)
 	}

@@ -74,7 +74,7 @@ func (e *Env) ServiceToken(t testing.TB, realm, clientID, secret string) string 
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic.
 	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
-	r := Do(t, e.Client(), req)
+	r := Do(t, e.apiClient(), req)
 	var tr TokenResponse
 	_ = json.Unmarshal([]byte(r.Body), &tr)
 	if r.Status != http.StatusOK || tr.AccessToken == "" {
@@ -88,7 +88,7 @@ func (e *Env) Userinfo(t testing.TB, realm, token string) Call {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, e.Issuer(realm)+"/protocol/openid-connect/userinfo", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	return Do(t, e.Client(), req)
+	return Do(t, e.apiClient(), req)
 }
 
 // Introspect asks a realm's introspection endpoint about token, as the
@@ -99,7 +99,7 @@ func (e *Env) Introspect(t testing.TB, realm, clientID, secret, token string) Ca
 		strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(clientID, secret)
-	return Do(t, e.Client(), req)
+	return Do(t, e.apiClient(), req)
 }
 
 // Revoke posts token to a realm's revocation endpoint as client clientID
@@ -115,7 +115,7 @@ func (e *Env) Revoke(t testing.TB, realm, clientID, secret, token string) Call {
 	if secret != "" {
 		req.SetBasicAuth(clientID, secret)
 	}
-	return Do(t, e.Client(), req)
+	return Do(t, e.apiClient(), req)
 }
 
 // SetUserEnabled enables or disables a user (found by email) in storage.

@@ -16,7 +16,7 @@ import (
 func (e *Env) JWKS(t testing.TB, realm string) jose.JSONWebKeySet {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, e.Issuer(realm)+"/protocol/openid-connect/certs", nil)
-	r := Do(t, e.Client(), req)
+	r := Do(t, e.apiClient(), req)
 	var set jose.JSONWebKeySet
 	if r.Status != http.StatusOK {
 		t.Fatalf("GET JWKS of realm %q = %d %s", realm, r.Status, r.Body)

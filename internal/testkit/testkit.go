@@ -63,6 +63,11 @@ type Env struct {
 	// store (once). Restart uses both.
 	handler *atomic.Pointer[http.Handler]
 	stop    func()
+	// api is the client of Env's own calls (ServiceToken, Userinfo, …).
+	api struct {
+		once sync.Once
+		c    *http.Client
+	}
 }
 
 // Options adjust New.
@@ -176,6 +181,18 @@ func (e *Env) Client() *http.Client {
 		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.HTTP.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}
 	}
 	return c
+}
+
+// apiClient is the client of Env's own protocol calls: one client without
+// cookies whose connections are kept alive between calls, as a relying
+// party's back channel would (a new TLS handshake per call would also eat
+// into the second-sized margins of the expiry tests under -race).
+func (e *Env) apiClient() *http.Client {
+	e.api.once.Do(func() {
+		e.api.c = e.Client()
+		e.api.c.Jar = nil
+	})
+	return e.api.c
 }
 
 // Issuer returns the issuer of a realm.
