@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/latchkey/latchkey/oidc"
@@ -102,16 +101,10 @@ func decodePayload(b []byte) (payload, error) {
 	return p, nil
 }
 
-// resendGate enforces magicLink.resendInterval per realm, email and client.
-// A slot is reserved before the link is issued and given back when the mail
-// fails, so a failed send does not make the caller wait.
-type resendGate struct {
-	mu   sync.Mutex
-	next map[string]time.Time
-}
-
-func resendKey(realmName, email, clientID string) string {
-	return realmName + "\x00" + foldEmail(email) + "\x00" + clientID
+// resendKey is the key of a link's resend slot (realm.Slots): the
+// normalized email and the client, so spelling variants share one slot.
+func resendKey(email, clientID string) string {
+	return foldEmail(email) + "\x00" + clientID
 }
 
 // foldEmail is the key of the per-email limits: the lower-casing storage's
@@ -119,41 +112,3 @@ func resendKey(realmName, email, clientID string) string {
 // account — "KIM@example.com", or "\u212Aim@example.com" with a KELVIN SIGN —
 // shares that account's limits.
 func foldEmail(email string) string { return strings.ToLower(email) }
-
-// reserve takes the slot of key at now for interval. It returns false and
-// the wait when the previous send was too recent; release undoes a
-// successful reservation (only if no later one replaced it).
-func (g *resendGate) reserve(key string, now time.Time, interval time.Duration) (release func(), wait time.Duration, ok bool) {
-	if interval <= 0 {
-		return func() {}, 0, true
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.next == nil {
-		g.next = map[string]time.Time{}
-	}
-	if len(g.next) > 4096 { // bounded memory: forget slots that are free again
-		for k, t := range g.next {
-			if !t.After(now) {
-				delete(g.next, k)
-			}
-		}
-	}
-	prev, had := g.next[key]
-	if had && prev.After(now) {
-		return nil, prev.Sub(now), false
-	}
-	mine := now.Add(interval)
-	g.next[key] = mine
-	return func() {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if g.next[key].Equal(mine) {
-			if had {
-				g.next[key] = prev
-			} else {
-				delete(g.next, key)
-			}
-		}
-	}, 0, true
-}

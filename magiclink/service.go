@@ -38,7 +38,6 @@ type Service struct {
 	mailer    func(*realm.Realm) (mail.Sender, error)
 	logger    *slog.Logger
 	templates map[string]*mail.Template
-	resend    resendGate
 }
 
 var _ oidc.LinkSender = (*Service)(nil)
@@ -79,7 +78,11 @@ var errNoUser = errors.New("user not present or disabled")
 // sent. Refusals are *Error (400, 404, 429, 502); other errors are faults.
 func (s *Service) Issue(ctx context.Context, r *realm.Realm, req Request, caller string) error {
 	if caller != "" {
-		if ok, wait := r.IPLimiter.Allow("magic-link-caller:" + caller); !ok {
+		ok, wait, err := r.IPLimiter.Allow(ctx, "magic-link-caller:"+caller)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return &Error{Code: http.StatusTooManyRequests, Message: "Too many requests, please try again later", RetryAfter: wait}
 		}
 	}
@@ -115,7 +118,11 @@ func (s *Service) SendLoginLink(ctx context.Context, r *realm.Realm, email strin
 // another mailbox. The message is therefore rendered only once issue has
 // found (or created) the user.
 func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source string, reveal bool) error {
-	if ok, wait := r.AccountLimiter.Allow("magic-link:" + foldEmail(sp.email)); !ok {
+	ok, wait, err := r.AccountLimiter.Allow(ctx, "magic-link:"+foldEmail(sp.email))
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return &Error{Code: http.StatusTooManyRequests, Message: "Too many magic links for this email, please try again later", RetryAfter: wait}
 	}
 	notPresent := func() error {
@@ -136,7 +143,10 @@ func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source stri
 	case !u.Enabled:
 		return notPresent()
 	}
-	release, wait, ok := s.resend.reserve(resendKey(r.Name, sp.email, sp.params.ClientID), r.Now(), r.MagicLink.ResendInterval)
+	release, wait, ok, err := r.ResendSlots.Reserve(ctx, resendKey(sp.email, sp.params.ClientID), r.MagicLink.ResendInterval)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return &Error{Code: http.StatusTooManyRequests, Message: "A magic link was sent to this user for this client recently, please try again later", RetryAfter: wait}
 	}

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/latchkey/latchkey/realm"
 )
@@ -30,31 +29,6 @@ func TestParseScope(t *testing.T) {
 		case tt.wantErr == "" && (err != nil || !slices.Equal(got, tt.want)):
 			t.Errorf("parseScope(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
-	}
-}
-
-func TestResendGate(t *testing.T) {
-	var g resendGate
-	now := time.Unix(1_700_000_000, 0)
-	release, _, ok := g.reserve("k", now, time.Minute)
-	if !ok {
-		t.Fatal("first reservation refused")
-	}
-	if _, wait, ok := g.reserve("k", now.Add(10*time.Second), time.Minute); ok || wait != 50*time.Second {
-		t.Fatalf("second reservation = %v wait %s, want refused with 50s", ok, wait)
-	}
-	release() // the mail failed: the slot is free again at once
-	if _, _, ok := g.reserve("k", now.Add(11*time.Second), time.Minute); !ok {
-		t.Fatal("reservation after release refused")
-	}
-	if _, _, ok := g.reserve("k", now.Add(72*time.Second), time.Minute); !ok {
-		t.Fatal("reservation after the interval refused")
-	}
-	if _, _, ok := g.reserve("other", now, time.Minute); !ok {
-		t.Fatal("another key was refused")
-	}
-	if _, _, ok := g.reserve("k", now, 0); !ok {
-		t.Fatal("interval 0 refused")
 	}
 }
 

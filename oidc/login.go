@@ -56,7 +56,10 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	// with the same keys, so one budget covers every entry point: per IP for
 	// both posts, per account for passwords (the link sender applies its own
 	// per-address limit).
-	if ok, wait := p.realm.IPLimiter.Allow(p.opts.Proxies.ClientIP(r).String()); !ok {
+	if ok, wait, err := p.realm.IPLimiter.Allow(ctx, p.opts.Proxies.ClientIP(r).String()); err != nil {
+		p.loginFault(w, r, render, "rate limit", err)
+		return
+	} else if !ok {
 		p.renderLimited(w, wait, render, "Too many requests. Try again in %s.")
 		return
 	}
@@ -64,7 +67,10 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		p.sendLoginLink(w, r, a, login, render)
 		return
 	}
-	if ok, wait := p.realm.AccountLimiter.Allow(realm.AccountLimitKey(p.realm.Name, login)); !ok {
+	if ok, wait, err := p.realm.AccountLimiter.Allow(ctx, realm.AccountLimitKey(p.realm.Name, login)); err != nil {
+		p.loginFault(w, r, render, "rate limit", err)
+		return
+	} else if !ok {
 		p.renderLimited(w, wait, render, "Too many sign-in attempts. Try again in %s.")
 		return
 	}
@@ -86,6 +92,17 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		p.opts.Logger.ErrorContext(ctx, "finish login", "realm", p.realm.Name, "error", err)
 		render(http.StatusInternalServerError, "Something went wrong. Please try again.")
 	}
+}
+
+// loginFault logs a server-side failure and asks the user to try again.
+func (p *Provider) loginFault(w http.ResponseWriter, r *http.Request, render func(int, string), what string, err error) {
+	ctx := r.Context()
+	p.opts.Logger.ErrorContext(ctx, "login: "+what, "realm", p.realm.Name, "error", err, "request_id", httpx.RequestID(ctx))
+	status := http.StatusInternalServerError
+	if errors.Is(err, storage.ErrUnavailable) {
+		status = http.StatusServiceUnavailable
+	}
+	render(status, "Something went wrong. Please try again.")
 }
 
 // renderLimited answers a rate-limited or locked attempt: 429 with

@@ -16,7 +16,6 @@ import (
 
 	"github.com/latchkey/latchkey/internal/crypto/keys"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
-	"github.com/latchkey/latchkey/internal/platform/ratelimit"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -139,8 +138,10 @@ type Realm struct {
 	// IPLimiter and AccountLimiter enforce rateLimits.perIP and
 	// rateLimits.perAccount for every password and link-sending entry point
 	// of the realm (nil: unlimited).
-	IPLimiter      *ratelimit.Limiter
-	AccountLimiter *ratelimit.Limiter
+	IPLimiter      *Limiter
+	AccountLimiter *Limiter
+	// ResendSlots enforce magicLink.resendInterval per user and client.
+	ResendSlots *Slots
 
 	// Keys signs the realm's tokens; Tokens mints and verifies access tokens.
 	Keys   *keys.Ring

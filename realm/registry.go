@@ -13,7 +13,6 @@ import (
 	"github.com/latchkey/latchkey/internal/crypto/keys"
 	"github.com/latchkey/latchkey/internal/crypto/password"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
-	"github.com/latchkey/latchkey/internal/platform/ratelimit"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -120,8 +119,12 @@ func newRealm(cfg *config.Config, rc config.Realm, base string, store storage.St
 		Store:         store,
 		Now:           now,
 	}
-	r.IPLimiter = ratelimit.New(perIP.N, perIP.Per, now)
-	r.AccountLimiter = ratelimit.New(perAccount.N, perAccount.Per, now)
+	// Replicas on PostgreSQL share counters through it; the bbolt file
+	// belongs to one process, whose memory is then the whole truth.
+	shared := cfg.Storage.Driver == config.DriverPostgres
+	r.IPLimiter = newLimiter(perIP, rc.Name+"\x00ip", store, shared, now)
+	r.AccountLimiter = newLimiter(perAccount, rc.Name+"\x00account", store, shared, now)
+	r.ResendSlots = newSlots(rc.Name+"\x00resend", store, shared, now)
 	if r.BruteForce.FailureFactor < 1 {
 		r.BruteForce.FailureFactor = 1
 	}

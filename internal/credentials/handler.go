@@ -137,7 +137,11 @@ func decode(c *jsonapi.Call, v any) error {
 // authenticate applies the per-account rate limit and checks the password
 // with the realm's brute-force protection. email is already normalized.
 func (h *Handler) authenticate(ctx context.Context, rl *realm.Realm, email, pw string) (storage.User, error) {
-	if ok, wait := rl.AccountLimiter.Allow(realm.AccountLimitKey(rl.Name, email)); !ok {
+	ok, wait, err := rl.AccountLimiter.Allow(ctx, realm.AccountLimitKey(rl.Name, email))
+	switch {
+	case err != nil:
+		return storage.User{}, err
+	case !ok:
 		return storage.User{}, &jsonapi.LimitedError{RetryAfter: wait}
 	}
 	return rl.Authenticate(ctx, email, pw)

@@ -179,7 +179,11 @@ func (c *Call) ClientIP() string { return c.e.Proxies.ClientIP(c.R).String() }
 
 // AllowIP applies the realm's per-IP rate limit.
 func (c *Call) AllowIP() error {
-	if ok, wait := c.Realm.IPLimiter.Allow(c.ClientIP()); !ok {
+	ok, wait, err := c.Realm.IPLimiter.Allow(c.R.Context(), c.ClientIP())
+	switch {
+	case err != nil:
+		return err
+	case !ok:
 		return &LimitedError{RetryAfter: wait}
 	}
 	return nil

@@ -106,7 +106,16 @@ type Options struct {
 	// PollInterval is how often the queue is checked when nobody calls
 	// Notify (DefaultPollInterval); it is also the latency of retries.
 	PollInterval time.Duration
+	// Lease is how long a claimed entry belongs to this worker (DefaultLease):
+	// other replicas leave it alone meanwhile, and take it over if this one
+	// dies. A delivery that outlasts its lease may run twice (receivers
+	// deduplicate by id: delivery is at least once).
+	Lease time.Duration
 }
+
+// DefaultLease is the outbox lease: each entry is in flight on one replica
+// at a time, and a replica killed mid-delivery is covered within this time.
+const DefaultLease = 30 * time.Second
 
 // Worker runs due outbox entries through the handler of their Kind.
 type Worker struct {
@@ -135,6 +144,9 @@ func New(store storage.Outbox, opts Options) *Worker {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
 	}
 	return &Worker{store: store, opts: opts, wake: make(chan struct{}, 1),
 		handlers: map[string]Handler{}, inflight: map[string]bool{}}
@@ -182,21 +194,24 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// dispatch starts an attempt for each due entry not already in flight while
-// concurrency slots are free. A finished attempt wakes the loop again, so a
+// dispatch claims due entries (a lease each, so that other replicas leave
+// them alone) for the free concurrency slots and starts an attempt for each
+// not already in flight here. A finished attempt wakes the loop again, so a
 // backlog larger than the slots drains without waiting for the poll.
 func (w *Worker) dispatch(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) {
 	if ctx.Err() != nil {
 		return
 	}
 	w.sampleDepth(ctx)
-	// The snapshot is read and filtered under flightMu: an attempt deletes its
+	free := cap(sem) - len(sem)
+	if free == 0 {
+		return // a finishing attempt calls Notify
+	}
+	// The claim is read and filtered under flightMu: an attempt deletes its
 	// entry from the store before it leaves inflight (which needs flightMu),
-	// so an entry not in flight now is either still queued or already gone
-	// from this snapshot. Filtering later instead would start an attempt that
-	// finished in between a second time.
+	// so an entry not in flight now is either still queued or already gone.
 	w.flightMu.Lock()
-	due, err := w.store.DueOutbox(ctx, w.opts.Now(), 4*w.opts.Concurrency)
+	due, err := w.store.ClaimOutbox(ctx, w.opts.Now(), w.opts.Lease, free)
 	if err != nil {
 		w.flightMu.Unlock()
 		if ctx.Err() == nil {
@@ -274,7 +289,9 @@ func (w *Worker) process(ctx context.Context, e storage.OutboxEntry) {
 		w.abandon(ctx, e, e.Attempts+1, err)
 	case ctx.Err() != nil:
 		// Shutting down: the attempt was cut short by us, not by the
-		// receiver; leave the entry as it was for the next start.
+		// receiver; give the lease back so the next start (or another
+		// replica) takes the entry at once, its attempts unchanged.
+		w.release(ctx, e)
 	case e.Attempts+1 >= p.MaxAttempts:
 		w.abandon(ctx, e, e.Attempts+1, err)
 	default:
@@ -309,6 +326,20 @@ func (w *Worker) abandon(ctx context.Context, e storage.OutboxEntry, attempts in
 	defer cancel()
 	if err := w.store.DeleteOutbox(bctx, e.ID); err != nil {
 		w.opts.Logger.WarnContext(ctx, "outbox: delete abandoned entry", "id", e.ID, "kind", e.Kind, "error", err)
+	}
+}
+
+// release makes a claimed entry due now, unchanged otherwise.
+func (w *Worker) release(ctx context.Context, e storage.OutboxEntry) {
+	bctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	now := w.opts.Now()
+	_, err := w.store.UpdateOutbox(bctx, e.ID, func(cur storage.OutboxEntry) (storage.OutboxEntry, error) {
+		cur.NextAttemptAt = now
+		return cur, nil
+	})
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		w.opts.Logger.WarnContext(ctx, "outbox: release interrupted entry", "id", e.ID, "kind", e.Kind, "error", err)
 	}
 }
 
