@@ -31,21 +31,32 @@
 //
 // Transactions run at READ COMMITTED. Read-modify-write updaters
 // (UpdateUser, UpdateSession, UpdateAuthRequest, UpdateLoginFailures,
-// UpdateOutbox) lock the row with SELECT … FOR UPDATE before fn sees it, so
-// concurrent updates of one record queue up rather than lose each other's
-// changes; consumption is a single conditional UPDATE … RETURNING, so of
-// concurrent consumers exactly one matches the row. Writes that have no row
-// to lock yet (issuing into a one-time-token group, rotating a realm's
-// signing keys) take a transaction-scoped advisory lock on their key instead.
-// Serialization failures and deadlocks (SQLSTATE 40001, 40P01) retry the
-// whole transaction a bounded number of times, which is why updater
-// functions may run more than once.
+// UpdateOutbox) lock the row (SELECT … FOR UPDATE, or FOR NO KEY UPDATE for
+// sessions) before fn sees it, so concurrent updates of one record queue up
+// rather than lose each other's changes; an absent login-failure record is
+// first inserted empty so that there is a row to lock. Consumption is a
+// single conditional UPDATE … RETURNING, so of concurrent consumers exactly
+// one matches the row; refresh rotation locks the token's row. Writes that
+// have no row to lock yet (issuing into a one-time-token group, rotating a
+// realm's signing keys) take a transaction-scoped advisory lock on their key
+// instead. A session and its refresh tokens are always locked session first
+// (see RotateRefreshToken and DeleteSession), so a logout racing a refresh
+// leaves no token behind and cannot deadlock. ClaimOutbox and Sweep pick
+// rows FOR UPDATE SKIP LOCKED, so replicas doing the same work take
+// disjoint rows instead of queueing.
+//
+// A transaction (or single statement) that fails with a serialization
+// failure or deadlock (SQLSTATE 40001, 40P01), or that could not be sent at
+// all, runs again, a bounded number of times: that is why updater functions
+// may run more than once. Running out of attempts is ErrUnavailable.
 //
 // # Failures
 //
-// A lost or refused connection, a closed store and the server's shutdown
-// errors are reported as storage.ErrUnavailable (wrapped); a cancelled or
-// expired context as the context's error. A connection lost in the middle
-// of a transaction leaves nothing written: the server rolls back what it
-// never saw committed.
+// A lost or refused connection, a closed store, the server's shutdown
+// errors and a database that does not answer within Options.Timeout (for
+// calls whose context has no deadline) are reported as
+// storage.ErrUnavailable (wrapped); a cancelled or expired caller's context
+// as the context's error, after a cancel request has stopped the statement
+// at the server. A connection lost in the middle of a transaction leaves
+// nothing written: the server rolls back what it never saw committed.
 package postgres

@@ -78,7 +78,7 @@ func Migrate(ctx context.Context, dsn string) error {
 	if err != nil {
 		return fmt.Errorf("migrate: parse dsn: %w", err)
 	}
-	if !strings.Contains(dsn, "connect_timeout") {
+	if cfg.ConnectTimeout == 0 { // the DSN set no connect_timeout
 		cfg.ConnectTimeout = defaultConnectTimeout
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -66,7 +67,7 @@ type Options struct {
 	DSN string
 	// MaxConns caps the pool's connections; 0 keeps the DSN's pool_max_conns
 	// or pgx's default (the larger of 4 and the number of CPUs).
-	MaxConns int32
+	MaxConns int
 	// Now is the clock for expiry checks that take no caller-supplied time
 	// (GetAuthRequest, UpdateAuthRequest), for methods given a zero time and
 	// for generated outbox IDs; nil means time.Now. The database's clock is
@@ -135,9 +136,9 @@ func poolConfig(opts Options) (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("parse dsn: %w", err)
 	}
 	if opts.MaxConns > 0 {
-		cfg.MaxConns = opts.MaxConns
+		cfg.MaxConns = int32(min(opts.MaxConns, math.MaxInt32))
 	}
-	if !strings.Contains(opts.DSN, "connect_timeout") {
+	if cfg.ConnConfig.ConnectTimeout == 0 { // the DSN set no connect_timeout
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
 	cfg.HealthCheckPeriod = healthCheckPeriod
@@ -277,6 +278,7 @@ func (s *Store) classify(ctx, cctx context.Context, err error) error {
 // can return it unchanged, as the contract asks.
 type fnError struct{ err error }
 
+// Error is the caller's error's message.
 func (e fnError) Error() string { return e.err.Error() }
 
 // txOnce runs fn in one transaction. A Rollback error is ignored: after a
