@@ -27,7 +27,8 @@ func windowStart(now time.Time, per time.Duration) time.Time {
 }
 
 // CountEvent adds one event to key's fixed window containing now (the
-// store's clock if zero) and returns the window's count and end. The
+// store's clock if zero) and returns the window's count and end. Keys are
+// any bytes (stored as bytea): callers join request input with NULs. The
 // increment is one upsert, so concurrent events (in any replica) are each
 // counted once.
 func (s *Store) CountEvent(ctx context.Context, key string, per time.Duration, now time.Time) (int, time.Time, error) {
@@ -38,12 +39,9 @@ func (s *Store) CountEvent(ctx context.Context, key string, per time.Duration, n
 	end := start.Add(per)
 	var n int64
 	err := s.run(ctx, func(ctx context.Context, q querier) error {
-		if !storable(key) {
-			return errInvalidID
-		}
 		return q.QueryRow(ctx, `INSERT INTO rate_limit_windows (key, window_start, count, until) VALUES ($1, $2, 1, $3)
 			ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limit_windows.count + 1
-			RETURNING count`, key, ts(start), ts(end)).Scan(&n)
+			RETURNING count`, []byte(key), ts(start), ts(end)).Scan(&n)
 	})
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("count event: %w", err)
@@ -63,14 +61,11 @@ func (s *Store) ReserveSlot(ctx context.Context, key string, until, now time.Tim
 	)
 	err := s.run(ctx, func(ctx context.Context, q querier) error {
 		ok, held = false, time.Time{}
-		if !storable(key) {
-			return errInvalidID
-		}
 		var got *time.Time
 		err := q.QueryRow(ctx, `INSERT INTO rate_limit_slots (key, until) VALUES ($1, $2)
 			ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until
 				WHERE rate_limit_slots.until IS NULL OR rate_limit_slots.until <= $3
-			RETURNING until`, key, ts(until), at).Scan(&got)
+			RETURNING until`, []byte(key), ts(until), at).Scan(&got)
 		if err == nil {
 			ok = true
 			return nil
@@ -78,7 +73,7 @@ func (s *Store) ReserveSlot(ctx context.Context, key string, until, now time.Tim
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		err = q.QueryRow(ctx, `SELECT until FROM rate_limit_slots WHERE key = $1`, key).Scan(&got)
+		err = q.QueryRow(ctx, `SELECT until FROM rate_limit_slots WHERE key = $1`, []byte(key)).Scan(&got)
 		if err == nil && got != nil && got.After(*at) {
 			held = fromTS(got)
 			return nil
@@ -99,10 +94,7 @@ func (s *Store) ReserveSlot(ctx context.Context, key string, until, now time.Tim
 // holds it; a later reservation is left alone, absent is not an error.
 func (s *Store) ReleaseSlot(ctx context.Context, key string, until time.Time) error {
 	err := s.run(ctx, func(ctx context.Context, q querier) error {
-		if !storable(key) {
-			return nil
-		}
-		_, err := q.Exec(ctx, `DELETE FROM rate_limit_slots WHERE key = $1 AND until IS NOT DISTINCT FROM $2`, key, ts(until))
+		_, err := q.Exec(ctx, `DELETE FROM rate_limit_slots WHERE key = $1 AND until IS NOT DISTINCT FROM $2`, []byte(key), ts(until))
 		return err
 	})
 	if err != nil {

@@ -148,6 +148,35 @@ func TestValues(t *testing.T) {
 		}
 	})
 
+	t.Run("rate-limit keys are any bytes", func(t *testing.T) {
+		// As realm.Limiter builds them: name NUL request input.
+		now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		for _, key := range []string{"demo\x00login\x00bob", "demo\x00login\x00\xff\xfe", ""} {
+			for want := 1; want <= 2; want++ {
+				n, _, err := s.CountEvent(ctx, key, time.Minute, now)
+				if err != nil || n != want {
+					t.Errorf("CountEvent(%q) = %d, %v; want %d", key, n, err, want)
+				}
+			}
+			until := now.Add(time.Minute)
+			if ok, _, err := s.ReserveSlot(ctx, key, until, now); !ok || err != nil {
+				t.Errorf("ReserveSlot(%q) = %v, %v", key, ok, err)
+			}
+			if ok, _, _ := s.ReserveSlot(ctx, key, until, now); ok {
+				t.Errorf("ReserveSlot(%q) again while held succeeded", key)
+			}
+			if err := s.ReleaseSlot(ctx, key, until); err != nil {
+				t.Errorf("ReleaseSlot(%q): %v", key, err)
+			}
+			if ok, _, err := s.ReserveSlot(ctx, key, until, now); !ok || err != nil {
+				t.Errorf("ReserveSlot(%q) after release = %v, %v", key, ok, err)
+			}
+		}
+		if n, _, _ := s.CountEvent(ctx, "demo\x00login\x00bo", time.Minute, now); n != 1 {
+			t.Errorf("a key that is a prefix of another counted %d, want its own 1", n)
+		}
+	})
+
 	t.Run("rate-limit windows start at multiples since the epoch", func(t *testing.T) {
 		now := time.Date(2030, 1, 1, 0, 0, 5, 0, time.UTC)
 		_, end, err := s.CountEvent(ctx, "odd", 7*time.Second, now)
