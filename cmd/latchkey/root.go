@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/bboltstore"
+	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -32,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVarP(&configPath, "config", "c", os.Getenv("LATCHKEY_CONFIG"),
 		"config file (YAML, TOML or JSON); empty: the embedded demo config")
 	load := configLoader(func() (*config.Config, error) { return config.Load(configPath) })
-	root.AddCommand(newServeCmd(load), newConfigCmd(load), newUserCmd(load), newKeysCmd(load), newVersionCmd())
+	root.AddCommand(newServeCmd(load), newConfigCmd(load), newUserCmd(load), newKeysCmd(load), newMigrateCmd(load), newVersionCmd())
 	return root
 }
 
@@ -99,11 +102,43 @@ func loggerAt(cfg *config.Config, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// openStore opens the bbolt file; a running server holds its lock, hence the hint.
-func openStore(cfg *config.Config) (*bboltstore.Store, error) {
+// openStore opens the configured backend: the bbolt file (a running server
+// holds its lock, hence the hint) or the PostgreSQL database, whose schema
+// migrations it applies.
+func openStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
+	if cfg.Storage.Driver == config.DriverPostgres {
+		s, err := postgres.Open(ctx, postgres.Options{DSN: cfg.Storage.Postgres.DSN, MaxConns: cfg.Storage.Postgres.MaxConns})
+		if err != nil {
+			return nil, fmt.Errorf("storage.postgres: %w", err)
+		}
+		return s, nil
+	}
 	s, err := bboltstore.Open(cfg.Storage.Path, bboltstore.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("%w (is a latchkey server running on this database? admin commands need it stopped)", err)
 	}
 	return s, nil
+}
+
+// newMigrateCmd applies PostgreSQL schema migrations without starting the
+// server (serve applies them too), for deployments that migrate first.
+func newMigrateCmd(load configLoader) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the PostgreSQL schema migrations (storage.driver postgres) and exit",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			if cfg.Storage.Driver != config.DriverPostgres {
+				return fmt.Errorf("migrate: storage.driver is %s; only postgres has schema migrations", cfg.Storage.Driver)
+			}
+			if err := postgres.Migrate(cmd.Context(), cfg.Storage.Postgres.DSN); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "database schema is up to date")
+			return nil
+		},
+	}
 }

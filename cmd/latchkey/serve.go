@@ -49,7 +49,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool) error {
 	defer stop()
 
 	start := time.Now()
-	store, err := openStore(cfg)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -25,12 +25,12 @@ func withRealm(load configLoader, name string, fn func(ctx context.Context, r *r
 	if name == "" {
 		name = cfg.DefaultRealm
 	}
-	store, err := openStore(cfg)
+	ctx := context.Background()
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	ctx := context.Background()
 	reg, err := realm.Build(ctx, cfg, store, nil)
 	if err != nil {
 		return fmt.Errorf("build realms: %w", err)

@@ -167,3 +167,40 @@ func RotateAPIKey(ctx context.Context, r *realm.Realm, userID string) (storage.U
 	}
 	return u, nil
 }
+
+// ErrSecretMismatch means the API key secret is not the one the database was
+// first used with: replicas with different secrets would hand out different
+// keys for one user.
+var ErrSecretMismatch = fmt.Errorf("%s differs from the secret this database was first used with; every replica must use the same one", SecretEnv)
+
+// LoadSharedAPIKeys is LoadAPIKeys for replicas that share a database: the
+// secret must come from SecretEnv (a file next to a database file does not
+// exist there), and it must be the one the database was first used with,
+// which the database remembers by fingerprint only.
+func LoadSharedAPIKeys(ctx context.Context, store storage.Keys) (*APIKeys, error) {
+	v, ok := os.LookupEnv(SecretEnv)
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil, fmt.Errorf("%s is required with storage.driver postgres (at least %d bytes, the same on every replica)", SecretEnv, minSecretLen)
+	}
+	k, err := NewAPIKeys([]byte(strings.TrimSpace(v)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", SecretEnv, err)
+	}
+	mine := k.fingerprint()
+	stored, err := store.RealmSecret(ctx, "_server", "api-key-secret-fingerprint", func() ([]byte, error) { return mine, nil })
+	if err != nil {
+		return nil, fmt.Errorf("check the API key secret's fingerprint: %w", err)
+	}
+	if !hmac.Equal(stored, mine) {
+		return nil, ErrSecretMismatch
+	}
+	return k, nil
+}
+
+// fingerprint identifies the secret without revealing it or any key: an
+// HMAC of a fixed label, under the secret.
+func (k *APIKeys) fingerprint() []byte {
+	m := hmac.New(sha256.New, k.secret)
+	m.Write([]byte("latchkey api key secret fingerprint v1"))
+	return m.Sum(nil)
+}

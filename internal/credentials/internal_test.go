@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/internal/jsonapi"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/bboltstore/bolttest"
 )
 
 func TestSecondsMarshal(t *testing.T) {
@@ -152,5 +154,33 @@ func TestLoadAPIKeysConcurrentCreate(t *testing.T) {
 	}
 	if _, err := LoadAPIKeys(filepath.Join(dir, "latchkey.db")); !errors.Is(err, ErrWeakSecret) {
 		t.Errorf("LoadAPIKeys(truncated secret file) = %v, want ErrWeakSecret", err)
+	}
+}
+
+// TestLoadSharedAPIKeys: replicas on one database need the secret from the
+// environment, and the first one used with the database; another is refused.
+func TestLoadSharedAPIKeys(t *testing.T) {
+	ctx := context.Background()
+	store := bolttest.Open(t, nil)
+	t.Setenv(SecretEnv, "")
+	if _, err := LoadSharedAPIKeys(ctx, store); err == nil || !strings.Contains(err.Error(), SecretEnv) {
+		t.Fatalf("without %s = %v, want an error naming it", SecretEnv, err)
+	}
+	t.Setenv(SecretEnv, "first-secret-of-at-least-32-bytes-long")
+	first, err := LoadSharedAPIKeys(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadSharedAPIKeys(ctx, store)
+	if err != nil {
+		t.Fatalf("the same secret again = %v", err)
+	}
+	u := storage.User{Realm: "r", ID: "u"}
+	if first.Key(u) != again.Key(u) {
+		t.Error("the same secret derives other keys")
+	}
+	t.Setenv(SecretEnv, "another-secret-of-at-least-32-bytes-long")
+	if _, err := LoadSharedAPIKeys(ctx, store); !errors.Is(err, ErrSecretMismatch) {
+		t.Errorf("another secret = %v, want ErrSecretMismatch", err)
 	}
 }

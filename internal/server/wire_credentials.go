@@ -6,12 +6,19 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/credentials"
 )
 
 // mountCredentials mounts /user/login and /wf/generate-user-token per realm and at the root.
-func (s *Server) mountCredentials(_ context.Context, r *mux.Router) error {
-	keys, err := credentials.LoadAPIKeys(s.Config.Storage.Path)
+func (s *Server) mountCredentials(ctx context.Context, r *mux.Router) error {
+	var keys *credentials.APIKeys
+	var err error
+	if s.Config.Storage.Driver == config.DriverPostgres {
+		keys, err = credentials.LoadSharedAPIKeys(ctx, s.Store)
+	} else {
+		keys, err = credentials.LoadAPIKeys(s.Config.Storage.Path)
+	}
 	if err != nil {
 		return fmt.Errorf("load API key secret: %w", err)
 	}
