@@ -20,7 +20,7 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // openStore opens a store on dsn, failing t on error. The caller closes it
 // (the conformance suite does so itself).
-func openStore(t *testing.T, dsn string) *postgres.Store {
+func openStore(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

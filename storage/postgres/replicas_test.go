@@ -168,7 +168,7 @@ func (p *replicas) Sweep(ctx context.Context, now time.Time) (int, error) {
 func (p *replicas) Ping(ctx context.Context) error { return p.next().Ping(ctx) }
 
 // openReplicas opens two stores on dsn.
-func openReplicas(t *testing.T, dsn string) *replicas {
+func openReplicas(t testing.TB, dsn string) *replicas {
 	return &replicas{r: [2]storage.Store{openStore(t, dsn), openStore(t, dsn)}, dsn: dsn}
 }
 
