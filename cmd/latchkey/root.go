@@ -64,8 +64,12 @@ func newConfigCmd(load configLoader) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			where := cfg.Storage.Path
+			if cfg.Storage.Driver == config.DriverPostgres {
+				where = "postgres" // the DSN may hold a password: never echo it
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "config OK: %d realm(s), default realm %q, storage %s\n",
-				len(cfg.Realms), cfg.DefaultRealm, cfg.Storage.Path)
+				len(cfg.Realms), cfg.DefaultRealm, where)
 			return nil
 		},
 	})
