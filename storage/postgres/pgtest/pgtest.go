@@ -422,7 +422,8 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, erro
 	return c.DSN(name), nil
 }
 
-// dbName keeps database names to what PostgreSQL accepts unquoted.
+// dbNameUnsafe matches what NewDatabase replaces in a test name to make a
+// database name that reads well unquoted.
 var dbNameUnsafe = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // NewDatabase creates a fresh database for tb, named after the test, and
