@@ -48,7 +48,8 @@ build_all() {
     go build -o "$BIN/seed" ./bench/cmd/seed &&
     go build -o "$BIN/smtpsink" ./bench/cmd/smtpsink &&
     go build -o "$BIN/ceilings" ./bench/cmd/ceilings &&
-    go build -o "$BIN/profserve" ./bench/cmd/profserve) || die "go build failed"
+    go build -o "$BIN/profserve" ./bench/cmd/profserve &&
+    go build -o "$BIN/pgserver" ./bench/cmd/pgserver) || die "go build failed"
 }
 
 # --- processes ---------------------------------------------------------------

@@ -6,6 +6,8 @@
 #   SCALE=1 bench/run.sh         # also: 100,000 users in 10 realms
 #   PEER_ISSUER=... bench/run.sh # also: the same OIDC scenarios against another provider
 #   PROFILE=1 bench/run.sh       # also: a CPU profile of each pinned scenario
+#   STORAGE=postgres bench/run.sh # also: the pinned scenarios on PostgreSQL (mode "postgres"),
+#                                 # with PostgreSQL pinned to the server's core too
 #
 # Installs what it needs (wrk, jq from Debian; k6 from the Go module proxy),
 # builds latchkey, starts a loopback SMTP sink and the server, runs every
@@ -32,6 +34,8 @@ SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 UNPINNED_SCENARIOS=${UNPINNED_SCENARIOS:-"discovery jwks cc_rs256 cc_eddsa introspect user_login"}
 PEER_SCENARIOS="discovery jwks cc_rs256 introspect refresh code_flow"
 SCALE=${SCALE:-0}
+STORAGE=${STORAGE:-bbolt}
+PG_SCENARIOS=${PG_SCENARIOS:-"cc_rs256 introspect refresh user_login wf_token code_flow ml_issue ml_consume genlink_1"}
 SCALE_USERS=${SCALE_USERS:-100000}
 SCALE_REALMS=${SCALE_REALMS:-10}
 SCALE_SCENARIOS=${SCALE_SCENARIOS:-"cc_rs256 cc_eddsa introspect refresh user_login wf_token code_flow"}
@@ -162,6 +166,35 @@ latchkey_rounds() {
   stop_pid "$SERVER_PID"
 }
 
+# postgres_round runs the pinned scenarios with storage.driver postgres on a
+# fresh, durable PostgreSQL (pinned to the server's core, so that "the server
+# on one core" includes its database).
+postgres_round() {
+  set_mode pinned
+  MODE=postgres
+  log "round $ROUND, postgres: starting PostgreSQL and latchkey"
+  local dsn
+  "${SERVER_PIN[@]}" "$BIN/pgserver" >"$RUN_DIR/pg.dsn" 2>"$RUN_DIR/pg.log" &
+  PG_PID=$!
+  PIDS+=("$PG_PID")
+  for _ in $(seq 120); do
+    [ -s "$RUN_DIR/pg.dsn" ] && break
+    kill -0 "$PG_PID" 2>/dev/null || die "PostgreSQL did not start (see $RUN_DIR/pg.log)"
+    sleep 0.5
+  done
+  dsn=$(head -1 "$RUN_DIR/pg.dsn")
+  [ -n "$dsn" ] || die "PostgreSQL did not start (see $RUN_DIR/pg.log)"
+  LATCHKEY_STORAGE_DRIVER=postgres LATCHKEY_STORAGE_POSTGRES_DSN="$dsn" \
+    LATCHKEY_API_KEY_SECRET=bench-api-key-secret-of-at-least-32-bytes \
+    start_server pinned "$BENCH_DIR/bench.yaml" "$RUN_DIR/unused.db"
+  note_startup "$MODE" "$STARTUP_MS"
+  TARGET=latchkey TARGET_PID=$SERVER_PID
+  context_latchkey
+  run_scenarios "$PG_SCENARIOS"
+  stop_pid "$SERVER_PID"
+  stop_pid "$PG_PID"
+}
+
 peer_round() {
   set_mode peer
   MODE=pinned
@@ -251,6 +284,7 @@ main() {
   for ROUND in $(seq "$ROUNDS"); do
     latchkey_rounds pinned
     [ "$UNPINNED" != 1 ] || latchkey_rounds unpinned
+    [ "$STORAGE" != postgres ] || postgres_round
     [ -z "${PEER_ISSUER:-}" ] || peer_round
   done
   [ "$SCALE" != 1 ] || scale_round

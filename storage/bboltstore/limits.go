@@ -28,7 +28,11 @@ func (s *Store) CountEvent(ctx context.Context, k string, per time.Duration, now
 		return 0, time.Time{}, fmt.Errorf("count event %q: window must be positive", k)
 	}
 	now = s.orNow(now)
-	start := now.Truncate(per)
+	// Windows start at multiples of per since the Unix epoch (time.Truncate
+	// would count from year 1, which differs for periods that do not divide
+	// a day): every backend and replica must agree on the boundaries.
+	ns := now.UnixNano()
+	start := time.Unix(0, ns-ns%int64(per)).UTC()
 	rec := limitRecord{Until: start.Add(per)}
 	id := key(k, strconv.FormatInt(start.UnixNano(), 10))
 	err := s.batch(ctx, func(tx *bolt.Tx) (error, error) {

@@ -33,6 +33,19 @@ func testLimits(t *testing.T, h harness) {
 		if _, _, err := s.CountEvent(ctx, "ip:1", 0, t0); err == nil {
 			t.Error("CountEvent with an empty window succeeded")
 		}
+		// Windows are counted from the Unix epoch, whatever the period.
+		week := 7 * 24 * time.Hour
+		_, end, err := s.CountEvent(ctx, "weekly", week, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := time.Unix(0, (t0.UnixNano()/int64(week)+1)*int64(week)); !end.Equal(want) {
+			t.Errorf("a weekly window ends %v, want %v (a multiple of the period since the epoch)", end, want)
+		}
+		// Keys are bytes: a NUL and invalid UTF-8 (a login name) are fine.
+		if n, _, err := s.CountEvent(ctx, "realm\x00acct\x00\xff\xfe", time.Minute, t0); err != nil || n != 1 {
+			t.Errorf("a key with NUL and invalid UTF-8 = %d, %v; want 1", n, err)
+		}
 	})
 
 	t.Run("exact under concurrency", func(t *testing.T) {
