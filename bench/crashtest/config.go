@@ -35,9 +35,12 @@ const (
 // sslRequired none), brute-force detection, rate limits and the magic-link
 // resend interval.
 type Config struct {
-	Port     int
-	DBPath   string
-	SMTPPort int
+	Port   int
+	DBPath string
+	// PostgresDSN, when set, keeps everything in PostgreSQL instead of the
+	// bbolt file (the server then needs LATCHKEY_API_KEY_SECRET).
+	PostgresDSN string
+	SMTPPort    int
 	// WebhookURL is where the "notify" workflow posts; empty: no workflow.
 	WebhookURL string
 	// Users are seeded with UserPassword (created at the first start only).
@@ -58,6 +61,10 @@ server:
   tls: {mode: "off"}
 storage:
   path: "{{.DBPath}}"
+{{- if .PostgresDSN}}
+  driver: postgres
+  postgres: {dsn: "{{.PostgresDSN}}", maxConns: 16}
+{{- end}}
 defaultRealm: {{.Realm}}
 log: {level: {{.LogLevel}}}
 smtp:

@@ -3,16 +3,21 @@ package crashtest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey/bench/crashtest"
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/bboltstore"
+	"github.com/latchkey/latchkey/storage/postgres"
+	"github.com/latchkey/latchkey/storage/postgres/pgtest"
 )
 
 // Workers per kind in every life of the server.
@@ -94,7 +99,28 @@ func (l *ledger) record(kind string, r crashtest.Response, err error, okStatus i
 // is delivered, acknowledged refresh tokens still rotate, and the file
 // passes bbolt's and the store's consistency checks.
 func TestCrashKillLoop(t *testing.T) {
-	kills := envInt(t, "LATCHKEY_CRASH_KILLS", 20)
+	crashKillLoop(t, envInt(t, "LATCHKEY_CRASH_KILLS", 20), "")
+}
+
+// TestCrashKillLoopPostgres is the same crash loop with everything kept in a
+// durable PostgreSQL: a killed replica must leave no acknowledged user, link
+// or outbox entry behind there either.
+func TestCrashKillLoopPostgres(t *testing.T) {
+	cluster, err := pgtest.New(pgtest.Options{Durable: true}) // fsync on: this is a durability test
+	if errors.Is(err, pgtest.ErrNoPostgres) && os.Getenv("CI") != "true" {
+		t.Skipf("PostgreSQL is not installed (%v); CI installs it", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Close() })
+	t.Setenv("LATCHKEY_API_KEY_SECRET", "crash-loop-api-key-secret-0123456789abcdef")
+	crashKillLoop(t, envInt(t, "LATCHKEY_CRASH_KILLS_POSTGRES", 10), cluster.NewDatabase(t))
+}
+
+// crashKillLoop kills the server kills times under mixed load, on the bbolt
+// file or, with dsn, on PostgreSQL, then checks what survived.
+func crashKillLoop(t *testing.T, kills int, dsn string) {
 	if testing.Short() && kills > 5 {
 		kills = 5
 	}
@@ -106,7 +132,7 @@ func TestCrashKillLoop(t *testing.T) {
 		l.chains = append(l.chains, c)
 		users = append(users, c.user)
 	}
-	s := newServer(t, users)
+	s := newServerOn(t, users, 0, dsn)
 
 	var startups []time.Duration
 	for run := range kills {
@@ -156,7 +182,7 @@ func TestCrashKillLoop(t *testing.T) {
 	if code, err := p.Terminate(30 * time.Second); err != nil || code != 0 {
 		t.Errorf("final SIGTERM: exit code %d, err %v; want 0", code, err)
 	}
-	storeProblems, outboxLeft := checkStore(t, s.cfg.DBPath, append(append([]string(nil), l.magic...), l.gen...), l.genUnknown, s.hook)
+	storeProblems, outboxLeft := checkStore(t, s.cfg, append(append([]string(nil), l.magic...), l.gen...), l.genUnknown, s.hook)
 
 	// Report, then judge.
 	delivered, ids, attempts, _, badSig := s.hook.users()
@@ -387,18 +413,28 @@ func (s *server) checkMagicLinks(emails []string) []string {
 // transaction that creates its user). The users of each generate-link
 // request that was in flight at a kill must all exist or none. It returns
 // the problems found and the number of outbox entries still queued.
-func checkStore(t *testing.T, path string, acked []string, unknown [][]string, hook *hookRecorder) ([]string, int) {
+func checkStore(t *testing.T, cfg crashtest.Config, acked []string, unknown [][]string, hook *hookRecorder) ([]string, int) {
 	t.Helper()
-	st, err := bboltstore.Open(path, bboltstore.Options{Timeout: 5 * time.Second})
-	if err != nil {
-		return []string{fmt.Sprintf("open the bbolt file after the last stop: %v", err)}, 0
+	ctx := context.Background()
+	var problems []string
+	var st storage.Store
+	if cfg.PostgresDSN != "" {
+		pg, err := postgres.Open(ctx, postgres.Options{DSN: cfg.PostgresDSN})
+		if err != nil {
+			return []string{fmt.Sprintf("open the database after the last stop: %v", err)}, 0
+		}
+		st = pg
+	} else {
+		bb, err := bboltstore.Open(cfg.DBPath, bboltstore.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			return []string{fmt.Sprintf("open the bbolt file after the last stop: %v", err)}, 0
+		}
+		if err := bb.Check(); err != nil {
+			problems = append(problems, fmt.Sprintf("store consistency check: %v", err))
+		}
+		st = bb
 	}
 	defer st.Close()
-	var problems []string
-	if err := st.Check(); err != nil {
-		problems = append(problems, fmt.Sprintf("store consistency check: %v", err))
-	}
-	ctx := context.Background()
 	lookup := func(email, why string) {
 		u, err := st.GetUserByEmail(ctx, crashtest.Realm, email)
 		switch {

@@ -95,6 +95,12 @@ func newServer(t *testing.T, users []string) *server { return newServerSMTP(t, u
 // newServerSMTP is newServer with mail sent to the SMTP server on smtpPort
 // (0: a capturing testkit mail server, in s.mail).
 func newServerSMTP(t *testing.T, users []string, smtpPort int) *server {
+	return newServerOn(t, users, smtpPort, "")
+}
+
+// newServerOn is newServerSMTP with everything kept in PostgreSQL at dsn
+// (empty: the bbolt file).
+func newServerOn(t *testing.T, users []string, smtpPort int, dsn string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	port, err := crashtest.FreePort()
@@ -106,7 +112,7 @@ func newServerSMTP(t *testing.T, users []string, smtpPort int) *server {
 		s.mail = testkit.StartMailServer(t)
 		smtpPort = s.mail.Port
 	}
-	s.cfg = crashtest.Config{Port: port, DBPath: filepath.Join(dir, "latchkey.db"), SMTPPort: smtpPort,
+	s.cfg = crashtest.Config{Port: port, DBPath: filepath.Join(dir, "latchkey.db"), PostgresDSN: dsn, SMTPPort: smtpPort,
 		WebhookURL: s.hook.URL() + "/hook", Users: users}
 	s.path = filepath.Join(dir, "latchkey.yaml")
 	if err := s.cfg.Write(s.path); err != nil {

@@ -108,14 +108,17 @@ type Options struct {
 	PollInterval time.Duration
 	// Lease is how long a claimed entry belongs to this worker (DefaultLease):
 	// other replicas leave it alone meanwhile, and take it over if this one
-	// dies. A delivery that outlasts its lease may run twice (receivers
-	// deduplicate by id: delivery is at least once).
+	// dies. The worker renews the leases of its deliveries in flight every
+	// third of it, so a slow delivery keeps its entry while a dead worker's
+	// entries are free again within one lease.
 	Lease time.Duration
 }
 
 // DefaultLease is the outbox lease: each entry is in flight on one replica
-// at a time, and a replica killed mid-delivery is covered within this time.
-const DefaultLease = 30 * time.Second
+// at a time, and a replica killed mid-delivery is covered within this time
+// (a restarted single server too: it cannot tell its former self's leases
+// from another replica's).
+const DefaultLease = 10 * time.Second
 
 // Worker runs due outbox entries through the handler of their Kind.
 type Worker struct {
@@ -183,6 +186,8 @@ func (w *Worker) Run(ctx context.Context) {
 	defer wg.Wait()
 	t := time.NewTicker(w.opts.PollInterval)
 	defer t.Stop()
+	renew := time.NewTicker(w.opts.Lease / 3)
+	defer renew.Stop()
 	for {
 		w.dispatch(ctx, sem, &wg)
 		select {
@@ -190,6 +195,31 @@ func (w *Worker) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-w.wake:
+		case <-renew.C:
+			w.renewLeases(ctx)
+		}
+	}
+}
+
+// renewLeases extends the lease of every entry in flight here, so that no
+// other replica takes an entry whose delivery is still running.
+func (w *Worker) renewLeases(ctx context.Context) {
+	w.flightMu.Lock()
+	ids := make([]string, 0, len(w.inflight))
+	for id := range w.inflight {
+		ids = append(ids, id)
+	}
+	w.flightMu.Unlock()
+	until := w.opts.Now().Add(w.opts.Lease)
+	for _, id := range ids {
+		_, err := w.store.UpdateOutbox(ctx, id, func(cur storage.OutboxEntry) (storage.OutboxEntry, error) {
+			if cur.NextAttemptAt.Before(until) {
+				cur.NextAttemptAt = until
+			}
+			return cur, nil
+		})
+		if err != nil && !errors.Is(err, storage.ErrNotFound) && ctx.Err() == nil {
+			w.opts.Logger.WarnContext(ctx, "outbox: renew lease", "id", id, "error", err)
 		}
 	}
 }
