@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -66,6 +67,10 @@ realms:
     users:
       - {email: alice@example.com, password: "%[7]s", emailVerified: true}
       - {email: bob@example.com, password: "%[7]s", emailVerified: true}
+    sites:
+      - {name: shop, appURL: "https://shop.example.com/app"}
+    workflows:
+      - {name: notify, webhook: "%[8]s", secret: "hook-secret", maxAttempts: 100, initialBackoff: 100ms, timeout: 5s}
 `
 
 // replicas are two servers on one database.
@@ -75,6 +80,7 @@ type replicas struct {
 	bin     string
 	mail    *smtptest.Server
 	pg      *pgtest.Cluster
+	hook    *hook
 	issuer  string // both replicas' public URL is A's, as behind one load balancer name
 }
 
@@ -97,11 +103,11 @@ func start(t *testing.T) *replicas {
 		t.Fatal(err)
 	}
 	public := fmt.Sprintf("http://127.0.0.1:%d", pa)
-	r := &replicas{bin: bin, mail: mail, pg: pg, issuer: public + "/auth/realms/demo"}
+	r := &replicas{bin: bin, mail: mail, pg: pg, issuer: public + "/auth/realms/demo", hook: newHook(t)}
 	dir := t.TempDir()
 	launch := func(port int, name string) *crashtest.Process {
 		cfg := filepath.Join(dir, name+".yaml")
-		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(configTemplate, port, public, dir, dsn, mail.Port, redirectURI, password)), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(configTemplate, port, public, dir, dsn, mail.Port, redirectURI, password, r.hook.url)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		r.cfgPath = cfg
@@ -110,6 +116,9 @@ func start(t *testing.T) *replicas {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
+			if p.Exited() {
+				return // killed by the test
+			}
 			if _, err := p.Terminate(20 * time.Second); err != nil {
 				t.Logf("stop replica %s: %v\n%s", name, err, p.Logs())
 			}
@@ -123,6 +132,59 @@ func start(t *testing.T) *replicas {
 	r.b = launch(pb, "b") // started second: the first migrated the database
 	return r
 }
+
+// hook is a webhook receiver that can hold the first delivery open until
+// released (so that a replica can be killed mid-delivery).
+type hook struct {
+	url      string
+	mu       sync.Mutex
+	hold     bool
+	held     chan string
+	releaseC chan struct{}
+	ok       map[string]bool
+	tries    map[string]int
+}
+
+func newHook(t *testing.T) *hook {
+	h := &hook{held: make(chan string, 1), releaseC: make(chan struct{}), ok: map[string]bool{}, tries: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		id := req.Header.Get("X-Latchkey-Delivery")
+		h.mu.Lock()
+		h.tries[id]++
+		hold := h.hold
+		h.hold = false
+		h.mu.Unlock()
+		if hold {
+			h.held <- id
+			<-h.releaseC // the sender is killed meanwhile; this answer goes nowhere
+			return
+		}
+		h.mu.Lock()
+		h.ok[id] = true
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL + "/hook"
+	return h
+}
+
+func (h *hook) holdFirst() { h.mu.Lock(); h.hold = true; h.mu.Unlock() }
+func (h *hook) release()   { close(h.releaseC) }
+
+func (h *hook) waitHeld(t *testing.T) string {
+	t.Helper()
+	select {
+	case id := <-h.held:
+		return id
+	case <-time.After(20 * time.Second):
+		t.Fatal("no webhook delivery arrived")
+		return ""
+	}
+}
+
+func (h *hook) delivered(id string) bool { h.mu.Lock(); defer h.mu.Unlock(); return h.ok[id] }
+func (h *hook) attempts(id string) int   { h.mu.Lock(); defer h.mu.Unlock(); return h.tries[id] }
 
 // at is path under the realm on replica p.
 func at(p *crashtest.Process, path string) string { return p.URL + "/auth/realms/demo" + path }
@@ -313,6 +375,25 @@ func TestTwoReplicasShareEverything(t *testing.T) {
 		})
 		if res := testkit.PostJSON(t, client(), at(r.b, "/wf/generate-user-token"), "", `{"email":"bob@example.com","password":"`+password+`"}`); res.Status != http.StatusOK {
 			t.Errorf("after the outage = %d %s, want 200", res.Status, res.Body)
+		}
+	})
+
+	t.Run("an outbox delivery in flight on A killed -9 is delivered by B after the lease", func(t *testing.T) {
+		// Last: it kills A.
+		r.hook.holdFirst()
+		body := `{"metadata":"m","workflows_list":"notify","site":"shop","emails":["carol@example.com"]}`
+		if res := testkit.PostJSON(t, client(), at(r.a, "/generate-link-api/"), serviceToken(t, r.a), body); res.Status != http.StatusOK {
+			t.Fatalf("generate link at A = %d %s", res.Status, res.Body)
+		}
+		id := r.hook.waitHeld(t)
+		if err := r.a.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		r.hook.release()
+		// B takes the entry over once A's lease (10 s) has run out.
+		poll.Until(t, 30*time.Second, "B to deliver "+id, func() bool { return r.hook.delivered(id) })
+		if n := r.hook.attempts(id); n < 2 {
+			t.Errorf("%d attempts of %s, want A's cut-short one and B's", n, id)
 		}
 	})
 }
