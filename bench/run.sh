@@ -7,7 +7,8 @@
 #   PEER_ISSUER=... bench/run.sh # also: the same OIDC scenarios against another provider
 #   PROFILE=1 bench/run.sh       # also: a CPU profile of each pinned scenario
 #   STORAGE=postgres bench/run.sh # also: the pinned scenarios on PostgreSQL (mode "postgres"),
-#                                 # with PostgreSQL pinned to the server's core too
+#                                 # with PostgreSQL pinned to the server's core too (PG_CPU=0:
+#                                 # to the load tool's core instead)
 #
 # Installs what it needs (wrk, jq from Debian; k6 from the Go module proxy),
 # builds latchkey, starts a loopback SMTP sink and the server, runs every
@@ -174,7 +175,7 @@ postgres_round() {
   MODE=postgres
   log "round $ROUND, postgres: starting PostgreSQL and latchkey"
   local dsn
-  "${SERVER_PIN[@]}" "$BIN/pgserver" >"$RUN_DIR/pg.dsn" 2>"$RUN_DIR/pg.log" &
+  taskset -c "${PG_CPU:-$SERVER_CPU}" "$BIN/pgserver" >"$RUN_DIR/pg.dsn" 2>"$RUN_DIR/pg.log" &
   PG_PID=$!
   PIDS+=("$PG_PID")
   for _ in $(seq 120); do
