@@ -306,6 +306,7 @@ func writeCachedJSON(w http.ResponseWriter, b []byte) {
 // protocol handler is a catch-all.
 func (ps *Providers) Mount(r *mux.Router) {
 	for _, prefix := range realm.RoutePrefixes {
+		r.HandleFunc(prefix, ps.withProvider((*Provider).serveRealmInfo)).Methods(http.MethodGet, http.MethodHead).Name("realm-info")
 		sub := r.PathPrefix(prefix).Subrouter()
 		sub.HandleFunc(pathDiscovery, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
 			p.serveDiscovery(w, r)
