@@ -71,6 +71,12 @@ type Users interface {
 	// update and is returned unchanged. ErrNotFound if the user is absent;
 	// ErrAlreadyExists if the new email or username belongs to another user.
 	UpdateUser(ctx context.Context, realm, id string, fn func(User) (User, error)) (User, error)
+	// DeleteUser removes the user with its index entries and everything that
+	// would let it act: its sessions (with their refresh tokens), its other
+	// refresh tokens, its one-time tokens (codes, magic links, pending resets:
+	// the records whose Subject is the user) and its login-failure record, in
+	// one transaction. ErrNotFound if the user is absent.
+	DeleteUser(ctx context.Context, realm, id string) error
 	// ListUsers returns the realm's users ordered by ID, at most limit (<= 0:
 	// all) starting after the ID `after` (which need not exist).
 	ListUsers(ctx context.Context, realm, after string, limit int) ([]User, error)

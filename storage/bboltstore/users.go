@@ -2,6 +2,7 @@ package bboltstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -135,4 +136,94 @@ func (s *Store) CountUsers(ctx context.Context, realm string) (int, error) {
 		return 0, fmt.Errorf("count users in realm %q: %w", realm, err)
 	}
 	return n, nil
+}
+
+// DeleteUser removes the user with its email and username index entries, its
+// sessions (with their bound refresh tokens), its other refresh tokens, the
+// one-time tokens whose Subject it is and its login-failure record (the one
+// keyed by its ID), in one transaction; ErrNotFound, with nothing written, if
+// the user is absent. Each dependent is found through its by-user (or
+// by-subject) index and removed through its table, so the indexes stay in
+// step.
+func (s *Store) DeleteUser(ctx context.Context, realm, id string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error { return deleteUser(tx, realm, id) })
+	if err != nil {
+		return fmt.Errorf("delete user %q in realm %q: %w", id, realm, err)
+	}
+	return nil
+}
+
+func deleteUser(tx *bolt.Tx, realm, id string) error {
+	u, err := getUser(tx, realm, id)
+	if err != nil {
+		return err
+	}
+	if err := userTable.remove(tx, u); err != nil {
+		return err
+	}
+	// Index values are only valid during the scan and the buckets must not
+	// change under a cursor: collect first, delete afterwards.
+	sessions, err := indexValues(tx, bucketSessionsByUser, prefix(realm, id))
+	if err != nil {
+		return err
+	}
+	for _, sid := range sessions {
+		if _, err := deleteSession(tx, realm, sid); err != nil {
+			return err
+		}
+	}
+	// Whatever the sessions did not take with them: session-less tokens, and
+	// tokens bound to a session of someone else (or to none that exists).
+	hashes, err := indexValues(tx, bucketRefreshByUser, prefix(realm, id))
+	if err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if _, err := deleteRefreshToken(tx, realm, h); err != nil {
+			return err
+		}
+	}
+	if err := deleteSubjectTokens(tx, realm, id); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketLoginFailures).Delete(key(realm, id))
+}
+
+// indexValues returns the values of the index entries under p (a nil p
+// matches nothing), copied so that they outlive the scan.
+func indexValues(tx *bolt.Tx, index, p []byte) ([]string, error) {
+	var vals []string
+	err := eachInPrefix(tx.Bucket(index), p, nil, func(_, v []byte) (bool, error) {
+		vals = append(vals, string(v))
+		return true, nil
+	})
+	return vals, err
+}
+
+// deleteSubjectTokens removes every one-time token of the subject, whatever
+// its state, with its index entries.
+func deleteSubjectTokens(tx *bolt.Tx, realm, subject string) error {
+	var keys [][]byte
+	subjectPrefix := prefix(realm, subject)
+	err := eachInPrefix(tx.Bucket(bucketOTTBySubject), subjectPrefix, nil, func(k, _ []byte) (bool, error) {
+		// k is realm, subject, kind, hash; the token's key is realm, kind, hash.
+		keys = append(keys, append(prefix(realm), k[len(subjectPrefix):]...))
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		t, err := oneTimeTable.get(tx, k)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := oneTimeTable.remove(tx, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -47,6 +47,9 @@ func (p *replicas) GetUserByUsername(ctx context.Context, realm, username string
 func (p *replicas) UpdateUser(ctx context.Context, realm, id string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
 	return p.next().UpdateUser(ctx, realm, id, fn)
 }
+func (p *replicas) DeleteUser(ctx context.Context, realm, id string) error {
+	return p.next().DeleteUser(ctx, realm, id)
+}
 func (p *replicas) ListUsers(ctx context.Context, realm, after string, limit int) ([]storage.User, error) {
 	return p.next().ListUsers(ctx, realm, after, limit)
 }

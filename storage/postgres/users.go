@@ -241,3 +241,71 @@ func (s *Store) CountUsers(ctx context.Context, realm string) (int, error) {
 	}
 	return int(n), nil
 }
+
+// DeleteUser removes the user, its sessions with their bound refresh tokens,
+// its other refresh tokens, the one-time tokens whose Subject it is and its
+// login-failure record (the one keyed by its ID), in one transaction;
+// ErrNotFound, with nothing deleted, if the user is absent.
+//
+// The user's row goes first: a concurrent UpdateUser is waited for, and of
+// concurrent deletions of one user the second finds none. Sessions come
+// before refresh tokens, in separate statements, for DeleteSession's reason
+// (and in its lock order): deleting a session waits for a rotation of one
+// of its tokens, which holds the session FOR KEY SHARE, and the later token
+// statements see the token it rotated in. A token without a session has no
+// such lock to wait on: a rotation committing while the delete waits for
+// the old token's row lock inserts a successor that the statement's
+// snapshot cannot see. So the user's tokens are deleted until a statement
+// finds none, each statement seeing what the rotations it waited for wrote.
+func (s *Store) DeleteUser(ctx context.Context, realm, id string) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if !storable(realm, id) {
+			return storage.ErrNotFound
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE realm = $1 AND id = $2`, realm, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return storage.ErrNotFound
+		}
+		// "user_id <> ''" (always true for a stored user's ID) lets the
+		// partial by-user indexes serve a generic plan as well.
+		rows, err := tx.Query(ctx, `DELETE FROM sessions WHERE realm = $1 AND user_id = $2 AND user_id <> ''
+			RETURNING id`, realm, id)
+		if err != nil {
+			return err
+		}
+		sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(sessions) > 0 {
+			_, err = tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE realm = $1 AND session_id = ANY($2)`, realm, sessions)
+			if err != nil {
+				return err
+			}
+		}
+		for {
+			tag, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE realm = $1 AND user_id = $2 AND user_id <> ''`, realm, id)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				break
+			}
+		}
+		// Consumed and superseded tokens go too, which the partial subject
+		// index does not cover: a rare administrative delete may scan the
+		// realm's tokens rather than every issue maintain a wider index.
+		if _, err := tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE realm = $1 AND subject = $2`, realm, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM login_failures WHERE realm = $1 AND key = $2`, realm, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %q in realm %q: %w", id, realm, err)
+	}
+	return nil
+}

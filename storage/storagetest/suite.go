@@ -35,6 +35,7 @@ func RunTests(t *testing.T, open func(t *testing.T) storage.Store, reopen func(t
 		run  func(t *testing.T, h harness)
 	}{
 		{"Users", testUsers},
+		{"DeleteUser", testDeleteUser},
 		{"Keys", testKeys},
 		{"Sessions", testSessions},
 		{"AuthRequests", testAuthRequests},
