@@ -20,6 +20,7 @@ func (s *Server) parts() []func(context.Context, *mux.Router) error {
 		s.mountMagicLinks,  // /kobil-magic-link/… and the login page's "email me a link"
 		s.mountCredentials, // /user/login, /wf/generate-user-token
 		s.mountAppLinks,    // /generate-link-api/ and the outbox that delivers its workflows
+		s.mountAdmin,       // /admin/realms/{realm}/…: Keycloak's Admin REST API
 		s.mountOIDC,        // each realm's OpenID Connect provider and login pages
 	}
 }

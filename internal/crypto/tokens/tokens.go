@@ -46,6 +46,14 @@ var (
 	ErrSubject = errors.New("token subject disabled or deleted")
 )
 
+// RealmManagementClient is Keycloak's client whose roles authorize the
+// Admin REST API; RealmManagementRoles are the ones Latchkey knows. A user or
+// service account holds them as realm roles.
+const RealmManagementClient = "realm-management"
+
+// RealmManagementRoles are Keycloak's realm-management roles.
+var RealmManagementRoles = []string{"view-users", "manage-users", "view-realm", "manage-realm", "view-clients", "realm-admin"}
+
 // Values of the typ claim, Keycloak's.
 const (
 	TypeBearer = "Bearer"
@@ -182,6 +190,10 @@ type Claims struct {
 	EmailVerified     *bool        `json:"email_verified,omitempty"`
 	PreferredUsername string       `json:"preferred_username,omitempty"`
 	RealmAccess       *RealmAccess `json:"realm_access,omitempty"`
+	// ResourceAccess carries Keycloak's client roles; Latchkey emits the
+	// realm-management roles a token's realm roles include, where Keycloak's
+	// admin tooling looks for them.
+	ResourceAccess map[string]*RealmAccess `json:"resource_access,omitempty"`
 	UserID            string       `json:"user_id,omitempty"`
 	TokenType         string       `json:"token_type,omitempty"`
 	// GrantID ties an access token to the grant (code exchange and its
@@ -292,6 +304,15 @@ func (s *Service) Mint(ctx context.Context, spec Spec) (string, *Claims, error) 
 	}
 	if spec.Roles != nil {
 		c.RealmAccess = &RealmAccess{Roles: spec.Roles}
+		var mgmt []string
+		for _, r := range spec.Roles {
+			if slices.Contains(RealmManagementRoles, r) {
+				mgmt = append(mgmt, r)
+			}
+		}
+		if len(mgmt) > 0 {
+			c.ResourceAccess = map[string]*RealmAccess{RealmManagementClient: {Roles: mgmt}}
+		}
 	}
 	raw, err := s.Sign(c)
 	if err != nil {
