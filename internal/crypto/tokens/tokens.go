@@ -194,8 +194,8 @@ type Claims struct {
 	// realm-management roles a token's realm roles include, where Keycloak's
 	// admin tooling looks for them.
 	ResourceAccess map[string]*RealmAccess `json:"resource_access,omitempty"`
-	UserID            string       `json:"user_id,omitempty"`
-	TokenType         string       `json:"token_type,omitempty"`
+	UserID         string                  `json:"user_id,omitempty"`
+	TokenType      string                  `json:"token_type,omitempty"`
 	// GrantID ties an access token to the grant (code exchange and its
 	// refresh tokens) it came from, so that revoking the grant — a replayed
 	// code, a revoked refresh token — ends it too.
