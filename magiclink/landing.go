@@ -106,6 +106,11 @@ func (l *landing) redeem(key string) {
 // client asked for (query, fragment or form_post).
 func (l *landing) finish(red Redemption) {
 	ctx := l.r.Context()
+	if red.Params.ClientID == "" { // an actions link without a client: nothing to sign in to
+		l.h.Logger.InfoContext(ctx, "magic link used for required actions", "realm", l.p.Realm().Name, "user_id", red.User.ID)
+		l.info(http.StatusOK, "Account updated", "Your account has been updated. You can close this page.")
+		return
+	}
 	sess, err := l.p.StartSession(ctx, l.w, l.r, red.User, []string{"email"})
 	if err != nil {
 		l.fault("start session", err)

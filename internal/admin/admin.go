@@ -57,6 +57,8 @@ type Handler struct {
 	// RotateKeys rotates a realm's signing key and makes the running server
 	// serve and use the new one at once.
 	RotateKeys func(r *http.Request, rl *realm.Realm) error
+	// Actions mails required-action links (execute-actions-email).
+	Actions ActionsMailer
 }
 
 // Prefixes are where the admin API is mounted (Keycloak 17+'s and ≤16's).

@@ -274,3 +274,5 @@ func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func jsonDecode(s string, v any) error { return json.Unmarshal([]byte(s), v) }

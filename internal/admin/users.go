@@ -1,14 +1,17 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/latchkey/latchkey/magiclink"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -61,6 +64,7 @@ func (h *Handler) mountUsers(r *mux.Router) {
 	h.route(r, http.MethodPost, "/users/{id}/role-mappings/realm", RoleManageUsers, h.addRoleMappings)
 	h.route(r, http.MethodDelete, "/users/{id}/role-mappings/realm", RoleManageUsers, h.removeRoleMappings)
 	h.route(r, http.MethodPost, "/users/{id}/logout", RoleManageUsers, h.logoutUser)
+	h.route(r, http.MethodPut, "/users/{id}/execute-actions-email", RoleManageUsers, h.executeActionsEmail)
 	h.route(r, http.MethodGet, "/attack-detection/brute-force/users/{id}", RoleViewUsers, h.bruteForceStatus)
 	h.route(r, http.MethodDelete, "/attack-detection/brute-force/users/{id}", RoleManageUsers, h.unlockUser)
 }
@@ -455,5 +459,48 @@ func (h *Handler) unlockUser(c *call) {
 		return
 	}
 	h.audit(c, "DELETE brute-force lock", u.ID)
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// ActionsMailer mails a user a link that performs required actions.
+type ActionsMailer interface {
+	SendActions(ctx context.Context, r *realm.Realm, u storage.User, clientID, redirectURI string, lifespan time.Duration, actions []string) error
+}
+
+// executeActionsEmail is PUT /users/{id}/execute-actions-email: a magic link
+// that performs UPDATE_PASSWORD and/or VERIFY_EMAIL, then signs the user in to
+// client_id at redirect_uri when given.
+func (h *Handler) executeActionsEmail(c *call) {
+	u, ok := h.user(c)
+	if !ok {
+		return
+	}
+	if u.Email == "" || !u.Enabled {
+		writeError(c.w, http.StatusBadRequest, "User is disabled or has no email address")
+		return
+	}
+	var actions []string
+	if !h.decode(c, &actions) {
+		return
+	}
+	q := c.r.URL.Query()
+	lifespan := time.Duration(0)
+	if v, err := strconv.Atoi(q.Get("lifespan")); err == nil && v > 0 {
+		lifespan = time.Duration(v) * time.Second
+	}
+	err := h.Actions.SendActions(c.r.Context(), c.realm, u, q.Get("client_id"), q.Get("redirect_uri"), lifespan, actions)
+	var refused *magiclink.Error
+	switch {
+	case errors.Is(err, magiclink.ErrUnsupportedAction):
+		writeError(c.w, http.StatusBadRequest, err.Error())
+		return
+	case errors.As(err, &refused) && refused.Code < 500:
+		writeError(c.w, refused.Code, refused.Message)
+		return
+	case err != nil:
+		h.fault(c.w, c.r, "send actions email", err)
+		return
+	}
+	h.audit(c, "ACTION execute-actions-email "+strings.Join(actions, ","), u.ID)
 	c.w.WriteHeader(http.StatusNoContent)
 }
