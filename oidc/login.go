@@ -67,7 +67,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		p.sendLoginLink(w, r, a, login, render)
 		return
 	}
-	if ok, wait, err := p.realm.AccountLimiter.Allow(ctx, realm.AccountLimitKey(p.realm.Name, login)); err != nil {
+	if ok, wait, err := p.realm.AccountLimiter.Allow(ctx, p.realm.AccountKey(ctx, login)); err != nil {
 		p.loginFault(w, r, render, "rate limit", err)
 		return
 	} else if !ok {

@@ -126,6 +126,11 @@ func (p *Provider) checkRefreshToken(ctx context.Context, rt storage.RefreshToke
 	if !p.realm.Now().Before(rt.ExpiresAt) {
 		return storage.ErrExpired
 	}
+	// A client removed from the config, or no longer allowed to refresh,
+	// holds no live refresh token.
+	if c, ok := p.realm.Client(rt.ClientID); !ok || !c.AllowsGrant(realm.GrantRefreshToken) {
+		return storage.ErrExpired
+	}
 	if rt.GrantID != "" {
 		revoked, err := p.realm.Store.IsTokenIDRevoked(ctx, p.realm.Name, tokens.GrantRevocationID(rt.GrantID))
 		if err != nil {

@@ -29,7 +29,9 @@ func (s *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoReques
 		info.PreferredUsername = pr.Claims.PreferredUsername
 		return op.NewResponse(info), nil
 	}
-	fillUserInfo(info, pr.User, []string{oidc.ScopeProfile, oidc.ScopeEmail})
+	// Only what the token's scopes grant (OIDC Core §5.4): a token narrowed
+	// to "openid" gets the subject alone.
+	fillUserInfo(info, pr.User, pr.Claims.Scopes())
 	return op.NewResponse(info), nil
 }
 

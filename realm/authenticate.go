@@ -163,7 +163,10 @@ func (r *Realm) recordFailure(ctx context.Context, userID string) error {
 		}
 		f.NumFailures++
 		f.LastFailure = now
-		if f.NumFailures%bf.FailureFactor == 0 {
+		// Keycloak's model: from the factor on, every failure locks, for
+		// waitIncrement per whole multiple of the factor. A lockout that has
+		// run out therefore buys one guess, not another factor's worth.
+		if f.NumFailures >= bf.FailureFactor {
 			wait := bf.WaitIncrement * time.Duration(f.NumFailures/bf.FailureFactor)
 			if bf.MaxWait > 0 && wait > bf.MaxWait {
 				wait = bf.MaxWait

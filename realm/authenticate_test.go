@@ -73,12 +73,15 @@ func TestAuthenticateBruteForce(t *testing.T) {
 			// The lock ends exactly at LockedUntil.
 			ok(time.Second),
 		}},
-		{"wait grows per multiple of the factor and is capped", []attempt{
+		{"after the factor every failure locks, the wait growing per multiple of the factor, capped", []attempt{
 			wrong(0), wrong(0), lock(0), locked(0, time.Minute, bad),
-			wrong(time.Minute), wrong(0), lock(0), locked(0, 2*time.Minute, bad),
-			// 3 × 1m = 3m is over maxWait (150s).
-			wrong(2 * time.Minute), wrong(0), lock(0), locked(0, 150*time.Second, bad),
-			wrong(150 * time.Second), wrong(0), lock(0), locked(0, 150*time.Second, good),
+			// A lockout that ran out buys one guess (Keycloak's model), not three.
+			lock(time.Minute), locked(0, time.Minute, bad), // 4th failure: 4/3 = 1 × 1m
+			lock(time.Minute), locked(0, time.Minute, bad), // 5th
+			lock(time.Minute), locked(0, 2*time.Minute, bad), // 6th: 2 × 1m
+			lock(2 * time.Minute), lock(2 * time.Minute), // 7th, 8th: 2m
+			// 9th: 3 × 1m = 3m is over maxWait (150s).
+			lock(2 * time.Minute), locked(0, 150*time.Second, good),
 		}},
 		{"success resets the counter", []attempt{
 			wrong(0), wrong(0), ok(0),

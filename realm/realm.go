@@ -11,6 +11,7 @@
 package realm
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -194,6 +195,16 @@ func (r *Realm) IssuerForPath(path string) string {
 // account, whatever the spelling's case.
 func AccountLimitKey(realmName, login string) string {
 	return realmName + "\x00" + strings.ToLower(strings.TrimSpace(login))
+}
+
+// AccountKey is the per-account rate limit's key of a login in this realm:
+// the account's id when the login names one (by email or username, so that
+// both spellings spend one budget), the folded login otherwise.
+func (r *Realm) AccountKey(ctx context.Context, login string) string {
+	if u, err := r.FindUser(ctx, login); err == nil {
+		return r.Name + "\x00user\x00" + u.ID
+	}
+	return AccountLimitKey(r.Name, login)
 }
 
 // Client returns the realm's client by id.

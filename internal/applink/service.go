@@ -238,6 +238,8 @@ func mint(ctx context.Context, r *realm.Realm, site *realm.Site, u storage.User)
 		// userinfo and introspection only, never as a credential for the
 		// realm's APIs, whatever roles its user has.
 		Subject: u.ID, UserID: u.ID, TokenType: "access", Audience: []string{site.Name}, AuthorizedParty: tokens.PartyLink,
+		// The site may ask userinfo who the link is for.
+		Scopes:   []string{"openid", "profile", "email"},
 		Lifespan: site.TokenLifespan, Email: u.Email, Roles: roles,
 	})
 	if err != nil {

@@ -137,7 +137,7 @@ func decode(c *jsonapi.Call, v any) error {
 // authenticate applies the per-account rate limit and checks the password
 // with the realm's brute-force protection. email is already normalized.
 func (h *Handler) authenticate(ctx context.Context, rl *realm.Realm, email, pw string) (storage.User, error) {
-	ok, wait, err := rl.AccountLimiter.Allow(ctx, realm.AccountLimitKey(rl.Name, email))
+	ok, wait, err := rl.AccountLimiter.Allow(ctx, rl.AccountKey(ctx, email))
 	switch {
 	case err != nil:
 		return storage.User{}, err

@@ -113,11 +113,16 @@ func TestLockoutSequenceAndExpiry(t *testing.T) {
 				try("wrong", a.wrong, a.wrongBody, "")
 			}
 			try("wrong", 429, a.lockedBody, "60")
-			// Without a success in between, the next lockout waits 2 × waitIncrement.
-			env.Clock.Advance(61 * time.Second)
-			for range 5 {
+			// Without a success in between, a lockout that ran out buys one
+			// guess, which locks again at once (Keycloak's model): the 6th
+			// to 9th failures wait 1m each, the 10th 2 × waitIncrement.
+			for range 4 {
+				env.Clock.Advance(61 * time.Second)
 				try("wrong", a.wrong, a.wrongBody, "")
+				try(carolPassword, 429, a.lockedBody, "60")
 			}
+			env.Clock.Advance(61 * time.Second)
+			try("wrong", a.wrong, a.wrongBody, "")
 			try(carolPassword, 429, a.lockedBody, "120")
 		})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // refresh posts a refresh_token grant of the public client web.
@@ -357,4 +358,69 @@ func TestLoginPageRateLimits(t *testing.T) {
 			t.Errorf("%d mails sent past the limit, want 0", n)
 		}
 	})
+}
+
+// TestUserinfoFollowsScopes: userinfo answers what the token's scopes grant
+// (OIDC Core §5.4), so a token narrowed to openid gets the subject alone.
+func TestUserinfoFollowsScopes(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t, gateRealms)
+	tr := codeFlowTokens(t, env, env.Client(), "alice@example.com", "alice-password")
+	if m := env.Userinfo(t, "a", tr.AccessToken).JSON(); m["email"] != "alice@example.com" || m["email_verified"] == nil {
+		t.Errorf("userinfo with the email scope = %v", m)
+	}
+	narrow := refresh(t, env, tr.RefreshToken, "openid")
+	m := env.Userinfo(t, "a", narrow.AccessToken).JSON()
+	if m["sub"] == nil || m["email"] != nil || m["email_verified"] != nil || m["preferred_username"] != nil {
+		t.Errorf("userinfo with scope openid = %v, want the subject alone", m)
+	}
+}
+
+// TestRemovedClientsRefreshTokenIsDead: a refresh token of a client removed
+// from the config is refused and inactive, like its access tokens.
+func TestRemovedClientsRefreshTokenIsDead(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t, gateRealms)
+	tr := codeFlowTokens(t, env, env.Client(), "alice@example.com", "alice-password")
+	clients := env.Config.Realms[0].Clients
+	for i, c := range clients {
+		if c.ClientID == "web" {
+			env.Config.Realms[0].Clients = append(clients[:i:i], clients[i+1:]...)
+			break
+		}
+	}
+	env.Restart()
+	for name, tok := range map[string]string{"access": tr.AccessToken, "refresh": tr.RefreshToken} {
+		if active := env.Introspect(t, "a", "svc", "svc-secret", tok).JSON()["active"]; active != false {
+			t.Errorf("the removed client's %s token: active = %v, want false", name, active)
+		}
+	}
+}
+
+// TestAccountLimitSharedBySpellings: the per-account budget is the account's,
+// whether the login page gets its username or its email.
+func TestAccountLimitSharedBySpellings(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t, gateRealms, testkit.Options{Mutate: func(cfg *config.Config) {
+		cfg.Realms[0].RateLimits.PerAccount = "2/m"
+		cfg.Realms[0].BruteForce.Enabled = new(bool)
+	}})
+	u, err := env.Store.GetUserByEmail(context.Background(), "a", "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.UpdateUser(context.Background(), "a", u.ID, func(u storage.User) (storage.User, error) {
+		u.Username = "alice"
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if resp, _ := postLoginPage(t, env, "alice", "wrong", "password"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d by username = %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	if resp, _ := postLoginPage(t, env, "alice@example.com", "wrong", "password"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("third attempt by email = %d, want 429 (one budget per account)", resp.StatusCode)
+	}
 }
