@@ -41,10 +41,17 @@ type User struct {
 	ID            string // stable, opaque; the `sub` of tokens
 	Username      string
 	Email         string // as entered; lookups are case-insensitive
+	FirstName     string // given name as entered (Keycloak's firstName); not indexed
+	LastName      string // family name as entered (Keycloak's lastName); not indexed
 	EmailVerified bool
 	Enabled       bool
 	PasswordHash  string   // argon2id PHC string; empty: no password set
 	Roles         []string // realm roles
+	// Attributes are the user's custom attributes (Keycloak's
+	// UserRepresentation attributes): each name with its values, in order;
+	// not indexed. A user stored without attributes (a nil or an empty map)
+	// reads back with a nil map; any other map reads back as stored.
+	Attributes map[string][]string
 	// APIKeyVersion is bumped to rotate the user's derived API key; the key
 	// itself is never stored (see internal/credentials).
 	APIKeyVersion int
@@ -155,6 +162,11 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, realm, id string) error
 	// DeleteUserSessions removes all sessions (and their refresh tokens) of a user.
 	DeleteUserSessions(ctx context.Context, realm, userID string) error
+	// ListUserSessions returns the sessions of the user in the realm,
+	// ordered by CreatedAt, then by ID; an empty slice (not an error) when
+	// there are none, and for an empty userID. Like GetSession it does not
+	// check expiry: expired sessions are listed until swept.
+	ListUserSessions(ctx context.Context, realm, userID string) ([]Session, error)
 }
 
 // AuthRequest is a pending or completed OIDC authorization request.

@@ -24,6 +24,7 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 // createUser checks every uniqueness constraint before it writes, so that a
 // refusal leaves tx untouched (InTx callers may carry on after one).
 func createUser(tx *bolt.Tx, u storage.User) error {
+	u = withStoredAttributes(u)
 	if err := userTable.checkNew(tx, u); err != nil {
 		return err
 	}
@@ -92,7 +93,22 @@ func (s *Store) GetUserByUsername(ctx context.Context, realm, username string) (
 // returned unchanged; fn must not change Realm or ID. ErrNotFound if absent,
 // ErrAlreadyExists if the new email or username belongs to another user.
 func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
-	return updateRecord(s, ctx, &userTable, key(realm, id), fn, "update user %q in realm %q", id, realm)
+	stored := func(u storage.User) (storage.User, error) {
+		u, err := fn(u)
+		return withStoredAttributes(u), err
+	}
+	return updateRecord(s, ctx, &userTable, key(realm, id), stored, "update user %q in realm %q", id, realm)
+}
+
+// withStoredAttributes returns u as it is stored and read back: an empty
+// Attributes map becomes nil, encoded as JSON null rather than {} (which
+// would decode to an empty map), so that a user without attributes always
+// reads back with a nil map, as from the PostgreSQL backend.
+func withStoredAttributes(u storage.User) storage.User {
+	if len(u.Attributes) == 0 {
+		u.Attributes = nil
+	}
+	return u
 }
 
 // ListUsers returns the realm's users ordered by ID (byte order), at most

@@ -83,6 +83,9 @@ func (p *replicas) DeleteSession(ctx context.Context, realm, id string) error {
 func (p *replicas) DeleteUserSessions(ctx context.Context, realm, userID string) error {
 	return p.next().DeleteUserSessions(ctx, realm, userID)
 }
+func (p *replicas) ListUserSessions(ctx context.Context, realm, userID string) ([]storage.Session, error) {
+	return p.next().ListUserSessions(ctx, realm, userID)
+}
 func (p *replicas) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) error {
 	return p.next().CreateAuthRequest(ctx, a)
 }

@@ -193,3 +193,37 @@ func (s *Store) DeleteUserSessions(ctx context.Context, realm, userID string) er
 	}
 	return nil
 }
+
+// ListUserSessions returns the user's sessions, expired ones included until
+// swept, ordered by CreatedAt (a zero CreatedAt, stored as NULL, first) and
+// then by ID; an empty slice when there are none or userID is empty.
+func (s *Store) ListUserSessions(ctx context.Context, realm, userID string) ([]storage.Session, error) {
+	var out []storage.Session
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
+		out = []storage.Session{}
+		if userID == "" || !storable(realm, userID) {
+			return nil
+		}
+		// "user_id <> ''" lets the partial sessions_user_idx serve a
+		// generic plan as well.
+		rows, err := q.Query(ctx, `SELECT `+sessionColumns+` FROM sessions
+			WHERE realm = $1 AND user_id = $2 AND user_id <> ''
+			ORDER BY created_at ASC NULLS FIRST, id`, realm, userID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			sess, err := scanSession(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, sess)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of user %q in realm %q: %w", userID, realm, err)
+	}
+	return out, nil
+}

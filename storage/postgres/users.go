@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,27 +12,62 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-const userColumns = `realm, id, username, email, email_verified, enabled, password_hash, roles,
-	api_key_version, created_at, updated_at`
+const userColumns = `realm, id, username, email, first_name, last_name, email_verified, enabled,
+	password_hash, roles, attributes, api_key_version, created_at, updated_at`
 
 // scanUser reads one row of userColumns; ErrNotFound for no row.
 func scanUser(row pgx.Row) (storage.User, error) {
 	var (
 		u                storage.User
+		attributes       []byte
 		apiKeyVersion    int64
 		created, updated *time.Time
 	)
-	err := row.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Enabled,
-		&u.PasswordHash, &u.Roles, &apiKeyVersion, &created, &updated)
+	err := row.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.FirstName, &u.LastName, &u.EmailVerified,
+		&u.Enabled, &u.PasswordHash, &u.Roles, &attributes, &apiKeyVersion, &created, &updated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.User{}, storage.ErrNotFound
 	}
 	if err != nil {
 		return storage.User{}, err
 	}
+	if u.Attributes, err = decodeAttributes(attributes); err != nil {
+		return storage.User{}, fmt.Errorf("user %q in realm %q: %w", u.ID, u.Realm, err)
+	}
 	u.APIKeyVersion = int(apiKeyVersion)
 	u.CreatedAt, u.UpdatedAt = fromTS(created), fromTS(updated)
 	return u, nil
+}
+
+// encodeAttributes returns the attributes column's value: NULL (a nil
+// interface) for none, else the JSON object as text, which the server parses
+// into jsonb (and refuses, as errInvalidValue, when a value holds a NUL).
+func encodeAttributes(attrs map[string][]string) (any, error) {
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(attrs)
+	if err != nil {
+		return nil, fmt.Errorf("encode attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeAttributes reads the attributes column back: nil for NULL, a JSON
+// null or an empty object, as bboltstore returns for a user stored without
+// attributes.
+func decodeAttributes(b []byte) (map[string][]string, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var attrs map[string][]string
+	if err := json.Unmarshal(b, &attrs); err != nil {
+		return nil, fmt.Errorf("decode attributes: %w", err)
+	}
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	return attrs, nil
 }
 
 // CreateUser stores a new user. Empty emails and usernames are not indexed
@@ -52,12 +88,18 @@ func createUser(ctx context.Context, q querier, u storage.User) error {
 	if !validIDs(u.Realm, u.ID) || !storable(u.Email, u.Username) {
 		return errInvalidID
 	}
+	attributes, err := encodeAttributes(u.Attributes)
+	if err != nil {
+		return err
+	}
 	tag, err := q.Exec(ctx, `INSERT INTO users (realm, id, username, username_fold, email, email_fold,
-			email_verified, enabled, password_hash, roles, api_key_version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			first_name, last_name, email_verified, enabled, password_hash, roles, attributes,
+			api_key_version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT DO NOTHING`,
-		u.Realm, u.ID, u.Username, fold(u.Username), u.Email, fold(u.Email),
-		u.EmailVerified, u.Enabled, u.PasswordHash, u.Roles, int64(u.APIKeyVersion), ts(u.CreatedAt), ts(u.UpdatedAt))
+		u.Realm, u.ID, u.Username, fold(u.Username), u.Email, fold(u.Email), u.FirstName, u.LastName,
+		u.EmailVerified, u.Enabled, u.PasswordHash, u.Roles, attributes,
+		int64(u.APIKeyVersion), ts(u.CreatedAt), ts(u.UpdatedAt))
 	if err != nil {
 		return err
 	}
@@ -164,12 +206,20 @@ func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(storag
 		if !storable(u.Email, u.Username) {
 			return errInvalidID
 		}
+		attributes, err := encodeAttributes(u.Attributes)
+		if err != nil {
+			return err
+		}
+		if attributes == nil {
+			u.Attributes = nil // as a later GetUser returns it
+		}
 		_, err = tx.Exec(ctx, `UPDATE users SET username = $3, username_fold = $4, email = $5, email_fold = $6,
-				email_verified = $7, enabled = $8, password_hash = $9, roles = $10, api_key_version = $11,
-				created_at = $12, updated_at = $13
+				first_name = $7, last_name = $8, email_verified = $9, enabled = $10, password_hash = $11,
+				roles = $12, attributes = $13, api_key_version = $14, created_at = $15, updated_at = $16
 			WHERE realm = $1 AND id = $2`,
-			realm, id, u.Username, fold(u.Username), u.Email, fold(u.Email), u.EmailVerified, u.Enabled,
-			u.PasswordHash, u.Roles, int64(u.APIKeyVersion), ts(u.CreatedAt), ts(u.UpdatedAt))
+			realm, id, u.Username, fold(u.Username), u.Email, fold(u.Email), u.FirstName, u.LastName,
+			u.EmailVerified, u.Enabled, u.PasswordHash, u.Roles, attributes,
+			int64(u.APIKeyVersion), ts(u.CreatedAt), ts(u.UpdatedAt))
 		if c, ok := uniqueViolation(err); ok {
 			field := "username"
 			if c == "users_email_key" {

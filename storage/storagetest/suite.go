@@ -35,9 +35,11 @@ func RunTests(t *testing.T, open func(t *testing.T) storage.Store, reopen func(t
 		run  func(t *testing.T, h harness)
 	}{
 		{"Users", testUsers},
+		{"UserProfile", testUserProfile},
 		{"DeleteUser", testDeleteUser},
 		{"Keys", testKeys},
 		{"Sessions", testSessions},
+		{"ListUserSessions", testListUserSessions},
 		{"AuthRequests", testAuthRequests},
 		{"OneTimeTokens", testOneTimeTokens},
 		{"RefreshTokens", testRefreshTokens},
