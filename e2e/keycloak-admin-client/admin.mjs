@@ -37,6 +37,7 @@ assert.ok((await kc.users.listRealmRoleMappings({ id })).some((r) => r.name === 
 await kc.users.delRealmRoleMappings({ id, roles: [{ id: linkGenerator.id, name: linkGenerator.name }] });
 assert.ok(!(await kc.users.listRealmRoleMappings({ id })).some((r) => r.name === 'link-generator'));
 
+assert.deepEqual(await kc.users.listSessions({ id }), [], 'no session yet');
 await kc.users.logout({ id });
 
 const bf = await kc.attackDetection.findOne({ id });

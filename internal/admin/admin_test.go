@@ -86,6 +86,7 @@ func TestAdminAPI(t *testing.T) {
 	var kimID string
 	t.Run("users: create, read, list, update, conflicts, policy", func(t *testing.T) {
 		r := adm.do(t, "POST", "/users/", `{"username":"Kim","email":"kim@example.com","enabled":true,"emailVerified":true,
+			"firstName":"Kim","lastName":"Lee","attributes":{"dept":["eng"]},
 			"credentials":[{"type":"password","value":"kim-password","temporary":false}]}`)
 		loc := r.Header.Get("Location")
 		if r.Status != http.StatusCreated || !strings.HasPrefix(loc, env.URL+"/admin/realms/a/users/") {
@@ -118,8 +119,15 @@ func TestAdminAPI(t *testing.T) {
 		if r := adm.do(t, "PUT", "/users/"+kimID, `{"email":"kim2@example.com"}`); r.Status != http.StatusNoContent {
 			t.Fatalf("PUT email = %d %s", r.Status, r.Body)
 		}
-		if got := adm.do(t, "GET", "/users/"+kimID, "").JSON(); got["email"] != "kim2@example.com" || got["username"] != "kim" || got["enabled"] != true {
+		if got := adm.do(t, "GET", "/users/"+kimID, "").JSON(); got["email"] != "kim2@example.com" || got["username"] != "kim" || got["enabled"] != true ||
+			got["firstName"] != "Kim" || got["lastName"] != "Lee" || jsonString(got["attributes"]) != `{"dept":["eng"]}` {
 			t.Errorf("after a partial update = %v, want the new email and the rest unchanged", got)
+		}
+		if r := adm.do(t, "PUT", "/users/"+kimID, `{"lastName":"Park"}`); r.Status != http.StatusNoContent {
+			t.Fatalf("PUT lastName = %d", r.Status)
+		}
+		if got := adm.do(t, "GET", "/users/"+kimID, "").JSON(); got["firstName"] != "Kim" || got["lastName"] != "Park" {
+			t.Errorf("after a lastName update = %v", got)
 		}
 		if r := adm.do(t, "PUT", "/users/"+kimID+"/reset-password", `{"type":"password","value":"x","temporary":false}`); r.Status != 400 || r.JSON()["error"] == nil || r.JSON()["error_description"] == nil {
 			t.Errorf("reset to a short password = %d %s", r.Status, r.Body)
@@ -187,8 +195,14 @@ func TestAdminAPI(t *testing.T) {
 		code := env.LoginCode(t, c, "a", "web", "https://app.example.com/cb", "kim2@example.com", "kim-new-password", pkce)
 		tr := env.Token(t, c, "a", url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},
 			"redirect_uri": {"https://app.example.com/cb"}, "code_verifier": {pkce.Verifier}})
+		if r := adm.do(t, "GET", "/users/"+kimID+"/sessions", ""); r.Status != 200 || strings.Count(r.Body, `"userId":"`+kimID+`"`) != 1 {
+			t.Errorf("sessions = %d %s, want the one browser session", r.Status, r.Body)
+		}
 		if r := adm.do(t, "POST", "/users/"+kimID+"/logout", ""); r.Status != http.StatusNoContent {
 			t.Fatalf("logout = %d", r.Status)
+		}
+		if r := adm.do(t, "GET", "/users/"+kimID+"/sessions", ""); r.Body != "[]" {
+			t.Errorf("sessions after the logout = %s, want []", r.Body)
 		}
 		if again := env.Token(t, c, "a", url.Values{"grant_type": {"refresh_token"}, "client_id": {"web"}, "refresh_token": {tr.RefreshToken}}); again.Error != "invalid_grant" {
 			t.Errorf("refresh after the admin logout = %d %q, want invalid_grant", again.Status, again.Error)

@@ -21,6 +21,8 @@ type userRep struct {
 	ID               string              `json:"id,omitempty"`
 	CreatedTimestamp int64               `json:"createdTimestamp,omitempty"`
 	Username         string              `json:"username,omitempty"`
+	FirstName        *string             `json:"firstName,omitempty"`
+	LastName         *string             `json:"lastName,omitempty"`
 	Email            string              `json:"email,omitempty"`
 	EmailVerified    *bool               `json:"emailVerified,omitempty"`
 	Enabled          *bool               `json:"enabled,omitempty"`
@@ -47,8 +49,15 @@ type roleRep struct {
 
 func toRep(u storage.User) userRep {
 	enabled, verified := u.Enabled, u.EmailVerified
-	return userRep{ID: u.ID, CreatedTimestamp: u.CreatedAt.UnixMilli(), Username: u.Username, Email: u.Email,
-		EmailVerified: &verified, Enabled: &enabled, RequiredActions: []string{}}
+	rep := userRep{ID: u.ID, CreatedTimestamp: u.CreatedAt.UnixMilli(), Username: u.Username, Email: u.Email,
+		EmailVerified: &verified, Enabled: &enabled, RequiredActions: []string{}, Attributes: u.Attributes}
+	if u.FirstName != "" {
+		rep.FirstName = &u.FirstName
+	}
+	if u.LastName != "" {
+		rep.LastName = &u.LastName
+	}
+	return rep
 }
 
 // mountUsers registers the user endpoints.
@@ -63,6 +72,7 @@ func (h *Handler) mountUsers(r *mux.Router) {
 	h.route(r, http.MethodGet, "/users/{id}/role-mappings/realm", RoleViewUsers, h.getRoleMappings)
 	h.route(r, http.MethodPost, "/users/{id}/role-mappings/realm", RoleManageUsers, h.addRoleMappings)
 	h.route(r, http.MethodDelete, "/users/{id}/role-mappings/realm", RoleManageUsers, h.removeRoleMappings)
+	h.route(r, http.MethodGet, "/users/{id}/sessions", RoleViewUsers, h.userSessions)
 	h.route(r, http.MethodPost, "/users/{id}/logout", RoleManageUsers, h.logoutUser)
 	h.route(r, http.MethodPut, "/users/{id}/execute-actions-email", RoleManageUsers, h.executeActionsEmail)
 	h.route(r, http.MethodGet, "/attack-detection/brute-force/users/{id}", RoleViewUsers, h.bruteForceStatus)
@@ -218,6 +228,13 @@ func (h *Handler) createUser(c *call) {
 	if rep.EmailVerified != nil {
 		u.EmailVerified = *rep.EmailVerified
 	}
+	if rep.FirstName != nil {
+		u.FirstName = *rep.FirstName
+	}
+	if rep.LastName != nil {
+		u.LastName = *rep.LastName
+	}
+	u.Attributes = rep.Attributes
 	ctx := c.r.Context()
 	if err := c.realm.Store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
@@ -269,6 +286,16 @@ func (h *Handler) updateUser(c *call) {
 	ctx := c.r.Context()
 	_, err := c.realm.Store.UpdateUser(ctx, c.realm.Name, u.ID, func(cur storage.User) (storage.User, error) {
 		cur.Email, cur.Username, cur.EmailVerified, cur.UpdatedAt = next.Email, next.Username, next.EmailVerified, c.realm.Now()
+		// Absent fields stay as they are (a partial update).
+		if rep.FirstName != nil {
+			cur.FirstName = *rep.FirstName
+		}
+		if rep.LastName != nil {
+			cur.LastName = *rep.LastName
+		}
+		if rep.Attributes != nil {
+			cur.Attributes = rep.Attributes
+		}
 		return cur, nil
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
@@ -411,6 +438,39 @@ func (h *Handler) changeRoles(c *call, add bool) {
 	}
 	h.audit(c, map[bool]string{true: "CREATE", false: "DELETE"}[add]+" role mapping", u.ID)
 	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// sessionRep is Keycloak's UserSessionRepresentation.
+type sessionRep struct {
+	ID         string            `json:"id"`
+	Username   string            `json:"username"`
+	UserID     string            `json:"userId"`
+	Start      int64             `json:"start"`
+	LastAccess int64             `json:"lastAccess"`
+	Clients    map[string]string `json:"clients"`
+}
+
+// userSessions lists the user's live browser sessions.
+func (h *Handler) userSessions(c *call) {
+	u, ok := h.user(c)
+	if !ok {
+		return
+	}
+	sessions, err := c.realm.Store.ListUserSessions(c.r.Context(), c.realm.Name, u.ID)
+	if err != nil {
+		h.fault(c.w, c.r, "list sessions", err)
+		return
+	}
+	now := c.realm.Now()
+	reps := make([]sessionRep, 0, len(sessions))
+	for _, s := range sessions {
+		if !now.Before(s.ExpiresAt) || !now.Before(s.IdleUntil) {
+			continue // ended, not yet swept
+		}
+		reps = append(reps, sessionRep{ID: s.ID, Username: u.Username, UserID: u.ID,
+			Start: s.AuthTime.UnixMilli(), LastAccess: s.LastSeen.UnixMilli(), Clients: map[string]string{}})
+	}
+	writeJSON(c.w, http.StatusOK, reps)
 }
 
 func (h *Handler) logoutUser(c *call) {
