@@ -14,7 +14,9 @@ import (
 // the whole server (authenticated, over the middleware's body cap) and
 // requires an answer in the seed's shape with a status below 500.
 func FuzzAccessLinkDecode(f *testing.F) {
-	env := testkit.New(f, testConfig)
+	// Mail goes to the log: the target is about decoding, and a real SMTP
+	// round trip per input only slows the fuzzer (and stalls its shutdown).
+	env := testkit.New(f, testConfig, testkit.Options{NoMail: true})
 	tok := env.ServiceToken(f, "acme", "svc", "svc-secret")
 	for _, seed := range []string{
 		`{"email":"abc@gmail.com","clientId":"conf","redirectUri":"https://app.example.com/cb","scope":"open_id","responseMode":"form_post","responseType":"code token","forceCreate":true,"resetPassword":true}`,
