@@ -25,5 +25,5 @@ func newRotateAPIKeyCmd(load configLoader, realmName *string) *cobra.Command {
 				return "", err
 			}
 			return fmt.Sprintf("API key of %s rotated (version %d); the old key no longer matches", u.Email, u.APIKeyVersion), nil
-		})
+		}, nil)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -84,6 +85,24 @@ func readPassword(cmd *cobra.Command, flag string) (string, error) {
 // flag's value, which is parsed after the command is built.
 type userSubcommand func(load configLoader, realmName *string) *cobra.Command
 
+// target is where the admin commands act: the storage (the default) or a
+// running server's Admin REST API (--server). Its flags are persistent
+// flags of `user` and `keys`, parsed before any command runs.
+var target adminTarget
+
+// remoteRealm connects to the --server for the realm named by --realm, or
+// else by the config's defaultRealm.
+func remoteRealm(ctx context.Context, load configLoader, realmName string) (*adminClient, error) {
+	if realmName == "" {
+		cfg, err := load()
+		if err != nil {
+			return nil, fmt.Errorf("--realm is required with --server when the config cannot be read: %w", err)
+		}
+		realmName = cfg.DefaultRealm
+	}
+	return target.connect(ctx, realmName)
+}
+
 // extraUserCommands build further `user` subcommands. Other files of this
 // package append to it from init, so a feature adds its admin command without
 // editing newUserCmd.
@@ -91,8 +110,9 @@ var extraUserCommands []userSubcommand
 
 func newUserCmd(load configLoader) *cobra.Command {
 	var realmName string
-	c := &cobra.Command{Use: "user", Short: "Manage users (the server must be stopped)"}
+	c := &cobra.Command{Use: "user", Short: "Manage users (on the storage, or on a running server with --server)"}
 	c.PersistentFlags().StringVarP(&realmName, "realm", "r", "", "realm (default: defaultRealm)")
+	target.addFlags(c.PersistentFlags())
 	subcommands := []userSubcommand{
 		newUserAddCmd, newSetPasswordCmd,
 		setEnabledCmd("disable", "Disable a user", false), setEnabledCmd("enable", "Enable a user", true),
@@ -109,10 +129,31 @@ func newUserCmd(load configLoader) *cobra.Command {
 // prefixed with the command and the user, so that the message says what
 // failed for whom.
 func userAction(load configLoader, realmName *string, use, short string,
-	do func(ctx context.Context, cmd *cobra.Command, r *realm.Realm, u storage.User) (string, error)) *cobra.Command {
+	do func(ctx context.Context, cmd *cobra.Command, r *realm.Realm, u storage.User) (string, error),
+	remote func(ctx context.Context, cmd *cobra.Command, a *adminClient, u apiUser) (string, error)) *cobra.Command {
 	return &cobra.Command{
 		Use: use + " EMAIL", Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if target.set() {
+				if remote == nil {
+					return fmt.Errorf("%s works on the storage only (the Admin REST API has no such action): run it without --server", use)
+				}
+				ctx := cmd.Context()
+				a, err := remoteRealm(ctx, load, *realmName)
+				if err != nil {
+					return err
+				}
+				u, err := a.find(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				report, err := remote(ctx, cmd, a, u)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", use, u.Email, err)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), report)
+				return nil
+			}
 			return withRealm(load, *realmName, func(ctx context.Context, r *realm.Realm) error {
 				u, err := findUser(ctx, r, args[0])
 				if err != nil {
@@ -135,6 +176,9 @@ func newUserAddCmd(load configLoader, realmName *string) *cobra.Command {
 	c := &cobra.Command{
 		Use: "add EMAIL", Short: "Create a user", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if target.set() {
+				return remoteAddUser(cmd, load, *realmName, args[0], roles, pwFlag)
+			}
 			return withRealm(load, *realmName, func(ctx context.Context, r *realm.Realm) error {
 				pw, hasPassword := givenPassword(pwFlag)
 				u, err := addUser(ctx, r, args[0], roles, pw, hasPassword)
@@ -194,6 +238,17 @@ func newSetPasswordCmd(load configLoader, realmName *string) *cobra.Command {
 				return "", err
 			}
 			return fmt.Sprintf("password of %s set", u.Email), nil
+		},
+		func(ctx context.Context, cmd *cobra.Command, a *adminClient, u apiUser) (string, error) {
+			pw, err := readPassword(cmd, pwFlag)
+			if err != nil {
+				return "", err
+			}
+			if _, err := a.call(ctx, http.MethodPut, "/users/"+u.ID+"/reset-password",
+				map[string]any{"type": "password", "value": pw, "temporary": false}, nil); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("password of %s set", u.Email), nil
 		})
 	c.Flags().StringVar(&pwFlag, "password", "", "new password (or env LATCHKEY_PASSWORD, or stdin)")
 	return c
@@ -208,6 +263,12 @@ func setEnabledCmd(use, short string, enabled bool) userSubcommand {
 					return "", err
 				}
 				return fmt.Sprintf("user %s %sd", u.Email, use), nil
+			},
+			func(ctx context.Context, _ *cobra.Command, a *adminClient, u apiUser) (string, error) {
+				if _, err := a.call(ctx, http.MethodPut, "/users/"+u.ID, map[string]any{"enabled": enabled}, nil); err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("user %s %sd", u.Email, use), nil
 			})
 	}
 }
@@ -219,6 +280,12 @@ func newUnlockCmd(load configLoader, realmName *string) *cobra.Command {
 				return "", err
 			}
 			return fmt.Sprintf("user %s unlocked", u.Email), nil
+		},
+		func(ctx context.Context, _ *cobra.Command, a *adminClient, u apiUser) (string, error) {
+			if _, err := a.call(ctx, http.MethodDelete, "/attack-detection/brute-force/users/"+u.ID, nil, nil); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("user %s unlocked", u.Email), nil
 		})
 }
 
@@ -226,6 +293,16 @@ func newListUsersCmd(load configLoader, realmName *string) *cobra.Command {
 	return &cobra.Command{
 		Use: "list", Short: "List users",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if target.set() {
+				a, err := remoteRealm(cmd.Context(), load, *realmName)
+				if err != nil {
+					return err
+				}
+				if err := remoteListUsers(cmd.Context(), a, cmd.OutOrStdout()); err != nil {
+					return fmt.Errorf("list users of realm %s: %w", a.realm, err)
+				}
+				return nil
+			}
 			return withRealm(load, *realmName, func(ctx context.Context, r *realm.Realm) error {
 				if err := listUsers(ctx, r, cmd.OutOrStdout()); err != nil {
 					return fmt.Errorf("list users of realm %s: %w", r.Name, err)
