@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/latchkey/latchkey/internal/platform/mail"
 	"github.com/latchkey/latchkey/oidc"
@@ -37,7 +38,7 @@ type Service struct {
 	providers *oidc.Providers
 	mailer    func(*realm.Realm) (mail.Sender, error)
 	logger    *slog.Logger
-	templates map[string]*mail.Template
+	templates atomic.Pointer[map[string]*mail.Template]
 }
 
 var _ oidc.LinkSender = (*Service)(nil)
@@ -51,17 +52,29 @@ func NewService(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Service{providers: o.Providers, mailer: o.Mailer, logger: o.Logger, templates: map[string]*mail.Template{}}
+	s := &Service{providers: o.Providers, mailer: o.Mailer, logger: o.Logger}
+	s.templates.Store(&map[string]*mail.Template{})
 	if o.Realms != nil {
-		for _, r := range o.Realms.All() {
-			t, err := parseTemplates(r)
-			if err != nil {
-				return nil, err
-			}
-			s.templates[r.Name] = t
+		if err := s.LoadTemplates(o.Realms); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// LoadTemplates parses every realm's mail templates and, when all parse,
+// uses them from now on (a config reload); on error nothing changes.
+func (s *Service) LoadTemplates(reg *realm.Registry) error {
+	ts := map[string]*mail.Template{}
+	for _, r := range reg.All() {
+		t, err := parseTemplates(r)
+		if err != nil {
+			return err
+		}
+		ts[r.Name] = t
+	}
+	s.templates.Store(&ts)
+	return nil
 }
 
 // provider returns the OIDC provider of an enabled realm.
@@ -194,7 +207,7 @@ func (s *Service) send(ctx context.Context, r *realm.Realm, sp spec, source stri
 
 // template returns the realm's parsed mail templates.
 func (s *Service) template(r *realm.Realm) (*mail.Template, error) {
-	if t := s.templates[r.Name]; t != nil {
+	if t := (*s.templates.Load())[r.Name]; t != nil {
 		return t, nil
 	}
 	return parseTemplates(r)

@@ -71,7 +71,7 @@ type Provider struct {
 
 // Providers holds the provider of every realm.
 type Providers struct {
-	byRealm map[string]*Provider
+	byRealm atomic.Pointer[map[string]*Provider]
 	opts    *Options
 	reg     *realm.Registry
 	// links sends the login page's sign-in links (nil: not offered).
@@ -81,15 +81,27 @@ type Providers struct {
 // New builds one provider per realm of the registry. It does no I/O beyond
 // reading each realm's persisted crypto key.
 func New(ctx context.Context, reg *realm.Registry, opts Options) (*Providers, error) {
-	ps := &Providers{byRealm: map[string]*Provider{}, opts: &opts, reg: reg}
+	ps := &Providers{opts: &opts, reg: reg}
+	byRealm := map[string]*Provider{}
 	for _, r := range reg.All() {
 		p, err := newProvider(ctx, r, ps)
 		if err != nil {
 			return nil, fmt.Errorf("build OIDC provider of realm %q: %w", r.Name, err)
 		}
-		ps.byRealm[r.Name] = p
+		byRealm[r.Name] = p
 	}
+	ps.byRealm.Store(&byRealm)
 	return ps, nil
+}
+
+// Replace makes next's providers (built for a reloaded config, on the realms
+// of a registry that replaced this one's view) this set's, atomically. The
+// login-link sender stays this set's.
+func (ps *Providers) Replace(next *Providers) {
+	for _, p := range *next.byRealm.Load() {
+		p.set = ps
+	}
+	ps.byRealm.Store(next.byRealm.Load())
 }
 
 // Get returns the provider of an enabled realm.
@@ -97,7 +109,7 @@ func (ps *Providers) Get(name string) (*Provider, bool) {
 	if _, ok := ps.reg.Get(name); !ok {
 		return nil, false
 	}
-	p, ok := ps.byRealm[name]
+	p, ok := (*ps.byRealm.Load())[name]
 	return p, ok
 }
 

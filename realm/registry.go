@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey/latchkey/config"
@@ -16,16 +17,23 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Registry holds every configured realm by name. It is immutable after Build.
+// Registry holds every configured realm by name. Its view is swapped whole
+// by Replace (a config reload): a request works on the realms it looked up,
+// while later lookups see the new view.
 type Registry struct {
-	realms  map[string]*Realm
-	order   []string
-	Default string // the realm behind the root aliases of the credential APIs
+	view atomic.Pointer[registryView]
+}
+
+// registryView is one immutable generation of the registry.
+type registryView struct {
+	realms       map[string]*Realm
+	order        []string
+	defaultRealm string
 }
 
 // Get returns the realm by name; disabled realms are reported absent.
 func (g *Registry) Get(name string) (*Realm, bool) {
-	r, ok := g.realms[name]
+	r, ok := g.view.Load().realms[name]
 	if !ok || !r.Enabled {
 		return nil, false
 	}
@@ -34,12 +42,20 @@ func (g *Registry) Get(name string) (*Realm, bool) {
 
 // All returns every realm (enabled or not) in config order.
 func (g *Registry) All() []*Realm {
-	out := make([]*Realm, 0, len(g.order))
-	for _, n := range g.order {
-		out = append(out, g.realms[n])
+	v := g.view.Load()
+	out := make([]*Realm, 0, len(v.order))
+	for _, n := range v.order {
+		out = append(out, v.realms[n])
 	}
 	return out
 }
+
+// Default is the realm behind the root aliases of the credential APIs.
+func (g *Registry) Default() string { return g.view.Load().defaultRealm }
+
+// Replace makes next's realms this registry's, atomically, for everyone who
+// holds this registry.
+func (g *Registry) Replace(next *Registry) { g.view.Store(next.view.Load()) }
 
 // Build creates the runtime realms from a validated config: it loads or
 // generates each realm's signing keys and creates seed users that are absent
@@ -48,7 +64,7 @@ func Build(ctx context.Context, cfg *config.Config, store storage.Store, now fun
 	if now == nil {
 		now = time.Now
 	}
-	g := &Registry{realms: map[string]*Realm{}, Default: cfg.DefaultRealm}
+	v := &registryView{realms: map[string]*Realm{}, defaultRealm: cfg.DefaultRealm}
 	base := strings.TrimRight(cfg.Server.PublicURL, "/")
 	for _, rc := range cfg.Realms {
 		r, err := newRealm(cfg, rc, base, store, now)
@@ -64,9 +80,11 @@ func Build(ctx context.Context, cfg *config.Config, store storage.Store, now fun
 		if err := r.seedUsers(ctx, rc.Users); err != nil {
 			return nil, fmt.Errorf("realm %q: %w", rc.Name, err)
 		}
-		g.realms[r.Name] = r
-		g.order = append(g.order, r.Name)
+		v.realms[r.Name] = r
+		v.order = append(v.order, r.Name)
 	}
+	g := &Registry{}
+	g.view.Store(v)
 	return g, nil
 }
 

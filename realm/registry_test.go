@@ -47,8 +47,8 @@ realms:
 	if !slices.Equal(names, []string{"live", "closed"}) {
 		t.Errorf("All() = %q, want [live closed] (config order, disabled included)", names)
 	}
-	if reg.Default != "live" {
-		t.Errorf("Default = %q, want %q", reg.Default, "live")
+	if reg.Default() != "live" {
+		t.Errorf("Default = %q, want %q", reg.Default(), "live")
 	}
 	if r, _ := reg.Get("live"); r.Issuer != "https://id.example.com/auth/realms/live" {
 		t.Errorf("Issuer = %q, want https://id.example.com/auth/realms/live", r.Issuer)

@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVarP(&configPath, "config", "c", os.Getenv("LATCHKEY_CONFIG"),
 		"config file (YAML, TOML or JSON); empty: the embedded demo config")
 	load := configLoader(func() (*config.Config, error) { return config.Load(configPath) })
-	root.AddCommand(newServeCmd(load), newConfigCmd(load), newUserCmd(load), newKeysCmd(load), newMigrateCmd(load), newVersionCmd())
+	root.AddCommand(newServeCmd(load), newConfigCmd(load), newUserCmd(load), newKeysCmd(load), newMigrateCmd(load), newReloadCmd(load), newVersionCmd())
 	return root
 }
 

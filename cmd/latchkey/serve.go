@@ -35,12 +35,12 @@ func newServeCmd(load configLoader) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, cmd.Flags().Lookup("config").Value.String() == "")
+			return serve(cmd.Context(), cfg, cmd.Flags().Lookup("config").Value.String() == "", load)
 		},
 	}
 }
 
-func serve(ctx context.Context, cfg *config.Config, demo bool) error {
+func serve(ctx context.Context, cfg *config.Config, demo bool, load configLoader) error {
 	logger := newLogger(cfg)
 	// zitadel/oidc logs only through slog.Default since v3.48; its info lines
 	// (one per registered route and realm) are noise, so it gets warnings and up.
@@ -79,6 +79,11 @@ func serve(ctx context.Context, cfg *config.Config, demo bool) error {
 	}
 	workers, cancelWorkers := context.WithCancel(context.Background())
 	srv.Start(workers)
+	go reloadOnHangup(workers, srv, load, logger)
+	if err := writePIDFile(cfg); err != nil {
+		logger.Warn("write the PID file (latchkey reload needs it)", "error", err)
+	}
+	defer removePIDFile(cfg)
 
 	logger.Info("latchkey started", "version", version, "listen", ln.Addr().String(), "public_url", cfg.Server.PublicURL,
 		"tls", cfg.Server.TLS.Mode, "realms", len(cfg.Realms), "startup_ms", time.Since(start).Milliseconds())

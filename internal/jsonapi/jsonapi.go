@@ -165,7 +165,7 @@ func (e *Endpoint) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (e *Endpoint) realmOf(r *http.Request) (*realm.Realm, bool) {
 	name, ok := mux.Vars(r)["realm"]
 	if !ok {
-		name = e.Realms.Default
+		name = e.Realms.Default()
 	}
 	return e.Realms.Get(name)
 }

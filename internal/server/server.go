@@ -54,11 +54,12 @@ type Server struct {
 	// Handler serves every route, wrapped in the request middleware.
 	Handler http.Handler
 
-	csrf    *httpx.CSRF
-	logger  *slog.Logger
-	opts    Options
-	workers []func(context.Context)
-	wg      sync.WaitGroup
+	csrf     *httpx.CSRF
+	reloadMu sync.Mutex
+	logger   *slog.Logger
+	opts     Options
+	workers  []func(context.Context)
+	wg       sync.WaitGroup
 }
 
 // New builds the server from a validated config and an open store. It creates
