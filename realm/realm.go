@@ -190,21 +190,15 @@ func (r *Realm) IssuerForPath(path string) string {
 	return r.Issuer
 }
 
-// AccountLimitKey is the per-account rate limit's key of a login: every
-// password entry point (the JSON APIs, the login page) shares one budget per
-// account, whatever the spelling's case.
-func AccountLimitKey(realmName, login string) string {
-	return realmName + "\x00" + strings.ToLower(strings.TrimSpace(login))
-}
-
-// AccountKey is the per-account rate limit's key of a login in this realm:
-// the account's id when the login names one (by email or username, so that
-// both spellings spend one budget), the folded login otherwise.
+// AccountKey is the per-account rate limit's key of a login in this realm,
+// shared by every password entry point (the JSON APIs, the login page): the
+// account's id when the login names one (by email or username, so that both
+// spellings spend one budget), the case-folded login otherwise.
 func (r *Realm) AccountKey(ctx context.Context, login string) string {
 	if u, err := r.FindUser(ctx, login); err == nil {
 		return r.Name + "\x00user\x00" + u.ID
 	}
-	return AccountLimitKey(r.Name, login)
+	return r.Name + "\x00" + strings.ToLower(strings.TrimSpace(login))
 }
 
 // Client returns the realm's client by id.

@@ -189,9 +189,6 @@ func (c *Call) AllowIP() error {
 	return nil
 }
 
-// HasAuthorization reports whether the request carries any Authorization header.
-func (c *Call) HasAuthorization() bool { return c.R.Header.Get("Authorization") != "" }
-
 // Bearer authenticates the request's bearer token through the realm's token
 // gate, accepting only the given kinds, and requires role when it is not
 // empty. Errors: ErrNoToken, ErrNotBearer, *TokenError, *ForbiddenError, or a

@@ -168,6 +168,12 @@ func TestTokenGateMatrix(t *testing.T) {
 			} else if r.Status != http.StatusUnauthorized || r.JSON()["status"] != "Unauthorized" || r.JSON()["subSystem"] != 5.0 {
 				t.Errorf("magic-link API = %d %s, want 401 in the seed's shape", r.Status, r.Body)
 			}
+			// The admin API: a token the gate accepts reaches the role check
+			// (403: no realm-management role here); any other is 401.
+			if r := testkit.SendJSON(t, env.Client(), http.MethodGet, env.URL+"/admin/realms/a/users", k.token, ""); k.good && r.Status != http.StatusForbidden ||
+				!k.good && r.Status != http.StatusUnauthorized {
+				t.Errorf("admin API = %d %s, want %d", r.Status, r.Body, map[bool]int{true: 403, false: 401}[k.good])
+			}
 			r = testkit.PostJSON(t, env.Client(), env.Issuer("a")+"/generate-link-api/", k.token, genLinkBody)
 			if k.good {
 				if r.Status != http.StatusOK {
