@@ -2,9 +2,6 @@ package bboltstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -13,27 +10,6 @@ import (
 
 	"github.com/latchkey/latchkey/storage"
 )
-
-// newOutboxID returns a time-ordered ID for an entry enqueued without one:
-// 16 hex digits of big-endian Unix nanoseconds, then 16 random hex digits.
-// Fixed width makes byte order time order; the nanoseconds are kept strictly
-// increasing within the process so that entries of one call stay in order.
-func (s *Store) newOutboxID() string {
-	nanos := s.now().UnixNano()
-	for {
-		last := s.lastOutboxNanos.Load()
-		if nanos <= last {
-			nanos = last + 1
-		}
-		if s.lastOutboxNanos.CompareAndSwap(last, nanos) {
-			break
-		}
-	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(nanos))
-	_, _ = rand.Read(b[8:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
-}
 
 // EnqueueOutbox stores the entries in one (batched) transaction. Entries with
 // an empty ID get a time-ordered one; caller-set IDs must sort, byte-wise, in
@@ -58,7 +34,7 @@ func (s *Store) withOutboxIDs(entries []storage.OutboxEntry) []storage.OutboxEnt
 		if !copied {
 			out, copied = slices.Clone(entries), true
 		}
-		out[i].ID = s.newOutboxID()
+		out[i].ID = s.outboxIDs.Next(s.now())
 	}
 	return out
 }

@@ -98,8 +98,8 @@ type Store struct {
 	now  func() time.Time
 	// batchWriters counts the calls inside batch, to spot a lone writer.
 	batchWriters atomic.Int32
-	// lastOutboxNanos is the timestamp of the last generated outbox ID.
-	lastOutboxNanos atomic.Int64
+	// outboxIDs generates the IDs of entries enqueued without one.
+	outboxIDs storage.OutboxIDs
 }
 
 // Open opens (creating if needed) the database at path, creating its parent

@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,29 +11,6 @@ import (
 
 	"github.com/latchkey/latchkey/storage"
 )
-
-// newOutboxID returns a time-ordered ID for an entry enqueued without one,
-// of the same shape as bboltstore's: 16 hex digits of big-endian Unix
-// nanoseconds, then 16 random hex digits. Fixed width makes byte order time
-// order; the nanoseconds are kept strictly increasing within the process so
-// that entries of one call stay in order, and the random half keeps IDs of
-// replicas that hit the same nanosecond apart.
-func (s *Store) newOutboxID() string {
-	nanos := s.now().UnixNano()
-	for {
-		last := s.lastOutboxNanos.Load()
-		if nanos <= last {
-			nanos = last + 1
-		}
-		if s.lastOutboxNanos.CompareAndSwap(last, nanos) {
-			break
-		}
-	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(nanos))
-	_, _ = rand.Read(b[8:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
-}
 
 // withOutboxIDs returns entries with missing IDs filled in, copying the slice
 // rather than writing to the caller's.
@@ -49,7 +23,7 @@ func (s *Store) withOutboxIDs(entries []storage.OutboxEntry) []storage.OutboxEnt
 		if !copied {
 			out, copied = slices.Clone(entries), true
 		}
-		out[i].ID = s.newOutboxID()
+		out[i].ID = s.outboxIDs.Next(s.now())
 	}
 	return out
 }

@@ -92,8 +92,8 @@ type Store struct {
 	log     *slog.Logger
 	timeout time.Duration
 	closed  atomic.Bool
-	// lastOutboxNanos is the timestamp of the last generated outbox ID.
-	lastOutboxNanos atomic.Int64
+	// outboxIDs generates the IDs of entries enqueued without one.
+	outboxIDs storage.OutboxIDs
 }
 
 // Open connects to the database, applies missing schema migrations (see
