@@ -2,9 +2,13 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/latchkey/latchkey/storage"
 )
@@ -18,7 +22,9 @@ const sessionTouchInterval = time.Minute
 func (p *Provider) StartSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user storage.User, amr []string) (storage.Session, error) {
 	// A new login replaces the browser's previous session of this realm.
 	if old, ok := p.sessionFromCookie(ctx, r); ok {
-		_ = p.realm.Store.DeleteSession(ctx, p.realm.Name, old.ID)
+		if err := p.realm.EndSession(ctx, old.ID); err != nil {
+			p.opts.Logger.WarnContext(ctx, "end the replaced session", "realm", p.realm.Name, "error", err)
+		}
 	}
 	now := p.realm.Now()
 	secret := newSecret(32)
@@ -115,9 +121,31 @@ func (p *Provider) liveSession(ctx context.Context, id string) (storage.Session,
 func (p *Provider) endSession(ctx context.Context, h http.Header, setCookie func(*http.Cookie)) {
 	r := &http.Request{Header: h}
 	if s, ok := p.sessionFromCookie(ctx, r); ok {
-		if err := p.realm.Store.DeleteSession(ctx, p.realm.Name, s.ID); err != nil {
+		if err := p.realm.EndSession(ctx, s.ID); err != nil {
 			p.opts.Logger.WarnContext(ctx, "end session", "realm", p.realm.Name, "error", err)
 		}
 	}
 	setCookie(&http.Cookie{Name: sessionCookieName(p.realm.Name), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// joinSession records that a client received tokens in a session, so that
+// it is told when the session ends (back-channel logout). A session that
+// already lists the client is left as it is.
+func (p *Provider) joinSession(ctx context.Context, sid, clientID string) error {
+	if sid == "" {
+		return nil
+	}
+	_, err := p.realm.Store.UpdateSession(ctx, p.realm.Name, sid, func(s storage.Session) (storage.Session, error) {
+		if !slices.Contains(s.Clients, clientID) {
+			s.Clients = append(s.Clients, clientID)
+		}
+		return s, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return oidc.ErrInvalidGrant().WithDescription("Session not active")
+	}
+	if err != nil {
+		return fmt.Errorf("join session: %w", err)
+	}
+	return nil
 }
