@@ -91,6 +91,7 @@ func (r *Realm) applyDefaults() {
 	setDefault(&t.IDTokenLifespan, 5*time.Minute)
 	setDefault(&t.RefreshTokenLifespan, 30*time.Minute)
 	setDefault(&t.SSOSessionIdle, 30*time.Minute)
+	setDefault(&t.OfflineSessionIdle, 30*24*time.Hour)
 	setDefault(&t.SSOSessionMax, 10*time.Hour)
 
 	ml := &r.MagicLink

@@ -27,6 +27,7 @@ func (r *Realm) validate(key string, p *problems) {
 	positive(t.IDTokenLifespan, tk+"idTokenLifespan", p)
 	positive(t.RefreshTokenLifespan, tk+"refreshTokenLifespan", p)
 	positive(t.SSOSessionIdle, tk+"ssoSessionIdle", p)
+	positive(t.OfflineSessionIdle, tk+"offlineSessionIdle", p)
 	positive(t.SSOSessionMax, tk+"ssoSessionMax", p)
 	positive(t.KeyRotationOverlap, tk+"keyRotationOverlap", p)
 

@@ -107,6 +107,7 @@ func newRealm(cfg *config.Config, rc config.Realm, base string, store storage.St
 			AccessToken: rc.Tokens.AccessTokenLifespan, APIToken: rc.Tokens.APITokenLifespan,
 			IDToken: rc.Tokens.IDTokenLifespan, RefreshToken: rc.Tokens.RefreshTokenLifespan,
 			SSOIdle: rc.Tokens.SSOSessionIdle, SSOMax: rc.Tokens.SSOSessionMax,
+			OfflineIdle: rc.Tokens.OfflineSessionIdle,
 		},
 		MagicLink: MagicLinkPolicy{
 			Lifespan: rc.MagicLink.Lifespan, MaxLifespan: rc.MagicLink.MaxLifespan,
