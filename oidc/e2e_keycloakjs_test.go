@@ -74,7 +74,7 @@ func TestKeycloakJSEndpoints(t *testing.T) {
 	}
 
 	for _, iss := range []string{env.Issuer("acme"), env.URL + "/realms/acme"} {
-		t.Run(iss[len(env.URL):], func(t *testing.T) {
+		t.Run(strings.TrimPrefix(iss[len(env.URL):], "/"), func(t *testing.T) {
 			t.Run("status iframe", func(t *testing.T) {
 				p := get(t, env.Client(), iss+pStatusIframe)
 				checkKCJSPage(t, p, "no-cache")

@@ -79,8 +79,8 @@ func (ps *Providers) mountKeycloakJS(sub *mux.Router) {
 		{pathLoginStatusIframe, "login-status-iframe", (*Provider).serveLoginStatusIframe},
 		{pathLoginStatusInit, "login-status-init", (*Provider).serveLoginStatusInit},
 		{pathLoginStatus, "login-status", (*Provider).serveLoginStatus},
-		{path3pCookiesStep1, "3p-cookies", (*Provider).serve3pCookiesStep1},
-		{path3pCookiesStep2, "3p-cookies", (*Provider).serve3pCookiesStep2},
+		{path3pCookiesStep1, "3p-cookies-step1", (*Provider).serve3pCookiesStep1},
+		{path3pCookiesStep2, "3p-cookies-step2", (*Provider).serve3pCookiesStep2},
 	} {
 		sub.HandleFunc(rt.path, ps.withProvider(rt.h)).Methods(http.MethodGet, http.MethodHead).Name(rt.name)
 	}
