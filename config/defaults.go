@@ -21,6 +21,9 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 	GrantImplicit          = "implicit"
+	// GrantPassword is the direct access grant (Resource Owner Password
+	// Credentials), off unless a client lists it.
+	GrantPassword = "password"
 )
 
 // Signing algorithms a realm may select.

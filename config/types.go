@@ -204,6 +204,9 @@ type Client struct {
 	ServiceAccountRoles    []string `mapstructure:"serviceAccountRoles"`
 	// WildcardRedirects allows Keycloak's trailing "*" in RedirectURIs.
 	WildcardRedirects bool `mapstructure:"wildcardRedirects"`
+	// BackchannelLogoutURI receives a logout token (OIDC Back-Channel
+	// Logout 1.0) whenever a session the client took part in ends.
+	BackchannelLogoutURI string `mapstructure:"backchannelLogoutUri"`
 }
 
 // User is a seed user, created at start when absent and never overwritten.

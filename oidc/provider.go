@@ -369,10 +369,21 @@ func (ps *Providers) Mount(r *mux.Router) {
 			}
 			protocol(w, r)
 		})).Name("logout")
+		// The direct access grant is ours; every other grant is the library's.
+		sub.Handle(pathToken, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			if ps.tooLarge(w, r) {
+				return
+			}
+			if isPasswordGrant(r) {
+				p.servePasswordGrant(w, r)
+				return
+			}
+			protocol(w, r)
+		})).Name("token")
 		// Named routes give each endpoint its own metrics label; the library's
 		// router does the actual dispatch.
 		for name, path := range map[string]string{
-			"token": pathToken, "auth": pathAuth, "auth-callback": pathAuth + "/callback", "userinfo": pathUserinfo,
+			"auth": pathAuth, "auth-callback": pathAuth + "/callback", "userinfo": pathUserinfo,
 			"introspect": pathIntrospect, "revoke": pathRevoke,
 		} {
 			sub.Handle(path, protocol).Name(name)
