@@ -39,12 +39,19 @@ func (p *Provider) StartSession(ctx context.Context, w http.ResponseWriter, r *h
 	if err := p.realm.Store.CreateSession(ctx, s); err != nil {
 		return storage.Session{}, fmt.Errorf("create session in realm %q: %w", p.realm.Name, err)
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookieName(p.realm.Name), Value: secret, Path: "/",
-		MaxAge: int(p.realm.Lifetimes.SSOMax.Seconds()), HttpOnly: true,
-		Secure: p.opts.Proxies.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, p.sessionLikeCookie(r, sessionCookieName(p.realm.Name), secret, int(p.realm.Lifetimes.SSOMax.Seconds())))
 	return s, nil
+}
+
+// sessionLikeCookie is a cookie with the SSO session cookie's attributes:
+// HttpOnly, SameSite=Lax, Secure when the browser came over https, path "/".
+// The third-party-cookie probe uses the same, so that its answer holds for
+// the session cookie (see serve3pCookiesStep1).
+func (p *Provider) sessionLikeCookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: p.opts.Proxies.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
+	}
 }
 
 // CurrentSession returns the live session of the request's cookie and its
