@@ -69,6 +69,9 @@ func (s *jwksState) result() ([]jose.JSONWebKey, error) {
 }
 
 func newJWKSCache(log *slog.Logger) *jwksCache {
+	if log == nil {
+		log = slog.Default()
+	}
 	return &jwksCache{
 		client: &http.Client{
 			Timeout: jwksTimeout,
