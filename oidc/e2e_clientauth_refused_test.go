@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +151,41 @@ func TestClientAssertionReplay(t *testing.T) {
 	again := sign(t, jose.RS256, f.rsa, "k1", c.with("iat", f.env.Clock.Now().Unix()+1))
 	if p := f.post(t, pToken, assertionForm(again, "grant_type", "client_credentials"), "", ""); p.Status != http.StatusUnauthorized {
 		t.Errorf("same jti in a new assertion = %d %s, want 401", p.Status, p.Body)
+	}
+}
+
+// TestClientAssertionConcurrentReplay sends one assertion in parallel:
+// exactly one request is authenticated (the store's insert is the arbiter,
+// as it is across replicas).
+func TestClientAssertionConcurrentReplay(t *testing.T) {
+	t.Parallel()
+	f := newJWTEnv(t, "https://pk.example.com/cb")
+	form := assertionForm(sign(t, jose.RS256, f.rsa, "k1", f.claims("pkjwt", f.url(pToken))), "grant_type", "client_credentials")
+	const n = 8
+	statuses := make(chan int, n)
+	c := f.env.Client()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { // no t.Fatal off the test goroutine: a transport error counts as status 0
+			defer wg.Done()
+			resp, err := c.PostForm(f.url(pToken), form)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[http.StatusOK] != 1 || count[http.StatusUnauthorized] != n-1 {
+		t.Errorf("statuses of %d parallel uses of one assertion = %v, want one 200 and %d 401", n, count, n-1)
 	}
 }
 

@@ -18,7 +18,8 @@ import (
 const introspectionKinds = tokens.Bearer | tokens.KindLink
 
 // Introspect answers RFC 7662 for the realm's access and refresh tokens, for
-// confidential clients. Whatever the gate refuses is {"active": false}.
+// confidential clients authenticated by their configured method (see
+// authenticateClient). Whatever the gate refuses is {"active": false}.
 func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
 	c, err := s.p.authenticateClient(ctx, r.Form, r.Header)
 	if err != nil {
