@@ -21,6 +21,9 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 	GrantImplicit          = "implicit"
+	// GrantPassword is the direct access grant (Resource Owner Password
+	// Credentials), off unless a client lists it.
+	GrantPassword = "password"
 )
 
 // Signing algorithms a realm may select.
@@ -91,6 +94,7 @@ func (r *Realm) applyDefaults() {
 	setDefault(&t.IDTokenLifespan, 5*time.Minute)
 	setDefault(&t.RefreshTokenLifespan, 30*time.Minute)
 	setDefault(&t.SSOSessionIdle, 30*time.Minute)
+	setDefault(&t.OfflineSessionIdle, 30*24*time.Hour)
 	setDefault(&t.SSOSessionMax, 10*time.Hour)
 
 	ml := &r.MagicLink

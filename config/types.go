@@ -127,6 +127,9 @@ type Tokens struct {
 	RefreshTokenLifespan time.Duration `mapstructure:"refreshTokenLifespan"`
 	SSOSessionIdle       time.Duration `mapstructure:"ssoSessionIdle"`
 	SSOSessionMax        time.Duration `mapstructure:"ssoSessionMax"`
+	// OfflineSessionIdle is how long an offline token (scope offline_access)
+	// lives unused; each use starts it again (Keycloak's "Offline Session Idle").
+	OfflineSessionIdle time.Duration `mapstructure:"offlineSessionIdle"`
 	// KeyRotationOverlap is how long a retired signing key still verifies
 	// (default: the longest token lifespan of the realm, at least 24h).
 	KeyRotationOverlap time.Duration `mapstructure:"keyRotationOverlap"`
@@ -214,6 +217,9 @@ type Client struct {
 	// JWKSURI is where a client-jwt client publishes its JWK Set: https, or
 	// http on a loopback host.
 	JWKSURI string `mapstructure:"jwksUri"`
+	// BackchannelLogoutURI receives a logout token (OIDC Back-Channel
+	// Logout 1.0) whenever a session the client took part in ends.
+	BackchannelLogoutURI string `mapstructure:"backchannelLogoutUri"`
 }
 
 // Client authenticators (Keycloak's names).

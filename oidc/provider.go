@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/gorilla/mux"
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -64,6 +65,10 @@ type Provider struct {
 	storage *opStorage
 	opts    *Options
 	set     *Providers
+	// refreshSigner signs refresh and offline tokens with refreshKey, the
+	// realm's HMAC key for them (see refreshjwt.go).
+	refreshSigner jose.Signer
+	refreshKey    []byte
 	// discovery holds the rendered discovery document of each issuer; it is
 	// swapped whole when the keys are reloaded.
 	discovery atomic.Pointer[map[string][]byte]
@@ -126,6 +131,9 @@ func newProvider(ctx context.Context, r *realm.Realm, set *Providers) (*Provider
 		return nil, fmt.Errorf("load crypto key: %w", err)
 	}
 	p := &Provider{realm: r, opts: opts, set: set}
+	if p.refreshSigner, p.refreshKey, err = newRefreshSigner(ctx, r.Store, r.Name); err != nil {
+		return nil, err
+	}
 	p.storage = &opStorage{p: p}
 	cfg := &op.Config{
 		CryptoKeyId:              "1",
@@ -351,10 +359,21 @@ func (ps *Providers) Mount(r *mux.Router) {
 			}
 			protocol(w, r)
 		})).Name("logout")
+		// The direct access grant is ours; every other grant is the library's.
+		sub.Handle(pathToken, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			if ps.tooLarge(w, r) {
+				return
+			}
+			if isPasswordGrant(r) {
+				p.servePasswordGrant(w, r)
+				return
+			}
+			protocol(w, r)
+		})).Name("token")
 		// Named routes give each endpoint its own metrics label; the library's
 		// router does the actual dispatch.
 		for name, path := range map[string]string{
-			"token": pathToken, "auth": pathAuth, "auth-callback": pathAuth + "/callback", "userinfo": pathUserinfo,
+			"auth": pathAuth, "auth-callback": pathAuth + "/callback", "userinfo": pathUserinfo,
 			"introspect": pathIntrospect, "revoke": pathRevoke,
 		} {
 			sub.Handle(path, protocol).Name(name)

@@ -21,6 +21,7 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 	GrantImplicit          = "implicit"
+	GrantPassword          = "password"
 )
 
 // Client is an OIDC client of a realm.
@@ -34,7 +35,9 @@ type Client struct {
 	WebOrigins             []string
 	PKCERequired           bool
 	ServiceAccountRoles    []string
-	grants                 map[string]bool
+	// BackchannelLogoutURI receives logout tokens; empty: not told.
+	BackchannelLogoutURI string
+	grants               map[string]bool
 
 	// Authenticator is how a confidential client proves itself at the token,
 	// introspection and revocation endpoints: ClientAuthSecret,
