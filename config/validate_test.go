@@ -136,7 +136,9 @@ func TestValidateNamesTheKey(t *testing.T) {
 			"realms[0].clients[0].postLogoutRedirectUris[0]", "absolute"},
 		{"origin with path", func(c *Config) { c.Realms[0].Clients[0].WebOrigins[0] = "https://a.example/app" },
 			"realms[0].clients[0].webOrigins[0]", "not an origin"},
-		{"grant type", func(c *Config) { c.Realms[0].Clients[1].GrantTypes = []string{GrantClientCredentials, "urn:example:unknown"} },
+		{"grant type", func(c *Config) {
+			c.Realms[0].Clients[1].GrantTypes = []string{GrantClientCredentials, "urn:example:unknown"}
+		},
 			"realms[0].clients[1].grantTypes[1]", `"urn:example:unknown" is not one of`},
 		{"backchannel logout over http", func(c *Config) { c.Realms[0].Clients[1].BackchannelLogoutURI = "http://rp.example.com/bc" },
 			"realms[0].clients[1].backchannelLogoutUri", "loopback"},

@@ -201,7 +201,7 @@ func (p *Provider) serveLogoutByRefreshToken(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	if rt.SessionID != "" {
-		err = p.realm.Store.DeleteSession(ctx, p.realm.Name, rt.SessionID)
+		err = p.realm.EndSession(ctx, rt.SessionID)
 	} else {
 		err = p.realm.Store.DeleteRefreshToken(ctx, p.realm.Name, rt.ID)
 	}

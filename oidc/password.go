@@ -126,7 +126,7 @@ func (p *Provider) servePasswordGrant(w http.ResponseWriter, r *http.Request) {
 	sess := storage.Session{
 		Realm: p.realm.Name, ID: newSecret(18), UserID: u.ID, AuthTime: now, AMR: []string{"pwd"},
 		LastSeen: now, IdleUntil: now.Add(p.realm.Lifetimes.SSOIdle), ExpiresAt: now.Add(p.realm.Lifetimes.SSOMax),
-		CreatedAt: now, Clients: []string{c.ID},
+		CreatedAt: now,
 	}
 	if sess.IdleUntil.After(sess.ExpiresAt) {
 		sess.IdleUntil = sess.ExpiresAt

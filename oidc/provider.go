@@ -62,9 +62,12 @@ type Provider struct {
 	op      *op.Provider
 	server  *server
 	handler http.Handler
-	storage *opStorage
-	opts    *Options
-	set     *Providers
+	// logoutByRefresh is Keycloak's logout by refresh token behind the same
+	// CORS policy as the library's endpoints (a SPA may call it with fetch).
+	logoutByRefresh http.Handler
+	storage         *opStorage
+	opts            *Options
+	set             *Providers
 	// refreshSigner signs refresh and offline tokens with refreshKey, the
 	// realm's HMAC key for them (see refreshjwt.go).
 	refreshSigner jose.Signer
@@ -162,6 +165,7 @@ func newProvider(ctx context.Context, r *realm.Realm, set *Providers) (*Provider
 	}
 	p.server = &server{LegacyServer: op.NewLegacyServer(p.op, endpoints), p: p}
 	p.handler = p.formPostErrors(op.RegisterLegacyServer(p.server, p.authorizeCallback, op.WithServerCORSOptions(p.corsOptions())))
+	p.logoutByRefresh = cors.New(*p.corsOptions()).Handler(http.HandlerFunc(p.serveLogoutByRefreshToken))
 	if err := p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
@@ -194,13 +198,7 @@ func (p *Provider) withIssuer(r *http.Request) *http.Request {
 func (p *Provider) corsOptions() *cors.Options {
 	var origins []string
 	for _, c := range p.realm.Clients() {
-		for _, o := range c.WebOrigins {
-			if o == "+" { // Keycloak: the origins of the client's redirect URIs
-				origins = append(origins, redirectOrigins(c)...)
-				continue
-			}
-			origins = append(origins, o)
-		}
+		origins = append(origins, clientWebOrigins(c)...)
 	}
 	o := &cors.Options{
 		AllowedOrigins:   origins,
@@ -214,6 +212,20 @@ func (p *Provider) corsOptions() *cors.Options {
 		o.AllowOriginFunc = func(string) bool { return false }
 	}
 	return o
+}
+
+// clientWebOrigins returns the origins a client's webOrigins allow, with
+// Keycloak's "+" expanded to the origins of its redirect URIs ("*" stays).
+func clientWebOrigins(c *realm.Client) []string {
+	var out []string
+	for _, o := range c.WebOrigins {
+		if o == "+" {
+			out = append(out, redirectOrigins(c)...)
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // redirectOrigins returns the scheme://host origins of a client's redirect
@@ -340,6 +352,7 @@ func (ps *Providers) Mount(r *mux.Router) {
 		sub.HandleFunc(pathLogin, ps.withProvider((*Provider).serveLogin)).Methods(http.MethodGet, http.MethodPost).Name("login")
 		sub.HandleFunc(pathLoggedOut, ps.withProvider((*Provider).serveLoggedOut)).Methods(http.MethodGet).Name("logged-out")
 		sub.HandleFunc(pathLogoutConfirm, ps.withProvider((*Provider).serveLogoutConfirm)).Methods(http.MethodGet, http.MethodPost).Name("logout-confirm")
+		ps.mountKeycloakJS(sub)
 		strip := strings.TrimSuffix(prefix, "/{realm}") + "/"
 		protocol := ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
 			if ps.tooLarge(w, r) {
@@ -354,7 +367,7 @@ func (ps *Providers) Mount(r *mux.Router) {
 				return
 			}
 			if isRefreshTokenLogout(r) {
-				p.serveLogoutByRefreshToken(w, r)
+				p.logoutByRefresh.ServeHTTP(w, r)
 				return
 			}
 			protocol(w, r)

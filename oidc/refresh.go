@@ -184,7 +184,7 @@ func (p *Provider) revokeFamily(ctx context.Context, token string) {
 		return
 	}
 	if rt.SessionID != "" {
-		err = p.realm.Store.DeleteSession(ctx, p.realm.Name, rt.SessionID)
+		err = p.realm.EndSession(ctx, rt.SessionID)
 	} else {
 		err = p.realm.Store.DeleteRefreshTokensOf(ctx, p.realm.Name, rt.UserID, rt.ClientID)
 	}

@@ -78,6 +78,11 @@ func (p *Provider) tokenResponse(ctx context.Context, c *realm.Client, src refre
 	if err != nil || !u.Enabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("User not found or disabled")
 	}
+	if g.name != realm.GrantRefreshToken { // a rotation's client joined when its grant began
+		if err := p.joinSession(ctx, src.sessionID(), c.ID); err != nil {
+			return nil, err
+		}
+	}
 	access, claims, err := p.mintUserAccess(ctx, u, c.ID, src.GetScopes(), src.sessionID(), g)
 	if err != nil {
 		return nil, err
