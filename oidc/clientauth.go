@@ -116,10 +116,11 @@ func (p *Provider) authenticateClient(ctx context.Context, form url.Values, head
 	switch {
 	case !ok:
 		return nil, p.authFailed(ctx, id, "unknown client", invalidClient(""))
-	case c.Public && (basic || secret != ""):
+	case c.Public && secret != "":
 		// A public client has no credential; one that presents some is
 		// misconfigured, and a confidential client's secret sent under a
-		// public client's id is refused rather than ignored.
+		// public client's id is refused rather than ignored. (Basic with an
+		// empty secret is how x/oauth2 names a public client: allowed.)
 		return nil, p.authFailed(ctx, id, "a public client presented a secret", invalidClient(""))
 	case c.Public:
 		return c, nil

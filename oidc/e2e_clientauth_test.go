@@ -131,7 +131,7 @@ realms:
         clientAuthenticator: client-jwt
         jwks: %s
         redirectUris: [%q]
-        grantTypes: [authorization_code, refresh_token, client_credentials]
+        grantTypes: [authorization_code, refresh_token, client_credentials, password]
       - clientId: pkuri
         clientAuthenticator: client-jwt
         jwksUri: %q
@@ -143,7 +143,7 @@ realms:
       - clientId: hs
         clientAuthenticator: client-secret-jwt
         secret: %s
-        grantTypes: [client_credentials]
+        grantTypes: [client_credentials, password]
       - clientId: sec
         secret: sec-secret
         grantTypes: [client_credentials]
@@ -350,6 +350,43 @@ func TestClientSecretJWT(t *testing.T) {
 	}
 	if got := f.introspectWith(t, tok, hs(f.env.Issuer("jwt"))); got["active"] != false {
 		t.Errorf("introspection after revocation = %v, want active false", got)
+	}
+}
+
+// TestPasswordGrantWithClientJWT: the direct access grant authenticates
+// its client like the token endpoint's other grants.
+func TestPasswordGrantWithClientJWT(t *testing.T) {
+	t.Parallel()
+	f := newJWTEnv(t, "https://pk.example.com/cb")
+	user := []string{"grant_type", "password", "username", "alice@example.com", "password", "alice-password-1"}
+	tests := []struct {
+		name       string
+		form       url.Values
+		user, pass string
+		wantStatus int
+	}{
+		{"private_key_jwt", assertionForm(sign(t, jose.RS256, f.rsa, "k1", f.claims("pkjwt", f.url(pToken))), user...), "", "", 200},
+		{"client_secret_jwt", assertionForm(sign(t, jose.HS256, []byte(hsSecret), "", f.claims("hs", f.url(pToken))), user...), "", "", 200},
+		{"the client_secret_jwt client's secret", assertionForm("", user...), "hs", hsSecret, 401},
+		{"an assertion signed with another key", assertionForm(sign(t, jose.HS256, []byte(hsSecret), "", f.claims("pkjwt", f.url(pToken))), user...),
+			"", "", 401},
+	}
+	for _, tt := range tests {
+		if tt.user != "" {
+			tt.form.Del("client_assertion")
+			tt.form.Del("client_assertion_type")
+		}
+		p := f.post(t, pToken, tt.form, tt.user, tt.pass)
+		if p.Status != tt.wantStatus {
+			t.Errorf("%s: password grant = %d %s, want %d", tt.name, p.Status, p.Body, tt.wantStatus)
+			continue
+		}
+		if tt.wantStatus == http.StatusOK && p.JSON(t)["id_token"] == nil {
+			t.Errorf("%s: password grant answer %s has no ID token", tt.name, p.Body)
+		}
+		if tt.wantStatus == http.StatusUnauthorized && p.JSON(t)["error"] != "invalid_client" {
+			t.Errorf("%s: password grant = %s, want invalid_client", tt.name, p.Body)
+		}
 	}
 }
 
