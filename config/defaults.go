@@ -130,6 +130,7 @@ func (r *Realm) applyDefaults() {
 			setDefault(&cl.PKCE, PKCERequired)
 		} else {
 			setDefault(&cl.PKCE, PKCEOptional)
+			setDefault(&cl.ClientAuthenticator, ClientAuthSecret)
 		}
 		if len(cl.GrantTypes) == 0 {
 			cl.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}

@@ -204,10 +204,30 @@ type Client struct {
 	ServiceAccountRoles    []string `mapstructure:"serviceAccountRoles"`
 	// WildcardRedirects allows Keycloak's trailing "*" in RedirectURIs.
 	WildcardRedirects bool `mapstructure:"wildcardRedirects"`
+	// ClientAuthenticator is how a confidential client authenticates at the
+	// token, introspection and revocation endpoints, by Keycloak's names:
+	// client-secret (the default: client_secret_basic or client_secret_post),
+	// client-jwt (private_key_jwt: a JWT signed with a key of JWKS or
+	// JWKSURI) or client-secret-jwt (client_secret_jwt: a JWT signed with
+	// HMAC keyed by Secret). As in Keycloak, a client has exactly one method.
+	ClientAuthenticator string `mapstructure:"clientAuthenticator"`
+	// JWKS is a client-jwt client's JWK Set inline ({keys: [...]}), public
+	// keys only.
+	JWKS map[string]any `mapstructure:"jwks"`
+	// JWKSURI is where a client-jwt client publishes its JWK Set: https, or
+	// http on a loopback host.
+	JWKSURI string `mapstructure:"jwksUri"`
 	// BackchannelLogoutURI receives a logout token (OIDC Back-Channel
 	// Logout 1.0) whenever a session the client took part in ends.
 	BackchannelLogoutURI string `mapstructure:"backchannelLogoutUri"`
 }
+
+// Client authenticators (Keycloak's names).
+const (
+	ClientAuthSecret    = "client-secret"
+	ClientAuthJWT       = "client-jwt"
+	ClientAuthSecretJWT = "client-secret-jwt"
+)
 
 // User is a seed user, created at start when absent and never overwritten.
 type User struct {

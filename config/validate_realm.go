@@ -121,7 +121,7 @@ func (c *Client) validate(key string, p *problems) {
 	switch {
 	case c.Public && (c.Secret != "" || c.SecretHash != ""):
 		p.add(key+".secret", "a public client must not have a secret or secretHash")
-	case !c.Public && c.Secret == "" && c.SecretHash == "":
+	case !c.Public && c.ClientAuthenticator == ClientAuthSecret && c.Secret == "" && c.SecretHash == "":
 		p.add(key+".secret", "a confidential client needs a secret or secretHash (or set public: true)")
 	case c.Secret != "" && c.SecretHash != "":
 		p.add(key+".secret", "set secret or secretHash, not both")
@@ -129,6 +129,7 @@ func (c *Client) validate(key string, p *problems) {
 	if c.SecretHash != "" && !password.IsHash(c.SecretHash) {
 		p.add(key+".secretHash", "must be an argon2id PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash)")
 	}
+	c.validateAuthenticator(key, p)
 	for i, g := range c.GrantTypes {
 		gk := fmt.Sprintf("%s.grantTypes[%d]", key, i)
 		if oneOf(g, gk, p, knownGrants...) && g == GrantClientCredentials && c.Public {

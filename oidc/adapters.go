@@ -34,8 +34,13 @@ func (c *opClient) RedirectURIs() []string {
 func (c *opClient) PostLogoutRedirectURIs() []string    { return c.c.PostLogoutRedirectURIs }
 func (c *opClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
 func (c *opClient) AuthMethod() oidc.AuthMethod {
-	if c.c.Public {
+	switch {
+	case c.c.Public:
 		return oidc.AuthMethodNone
+	case c.c.Authenticator == realm.ClientAuthJWT:
+		return oidc.AuthMethodPrivateKeyJWT
+	case c.c.Authenticator == realm.ClientAuthSecretJWT:
+		return methodClientSecretJWT
 	}
 	return oidc.AuthMethodBasic
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -19,12 +18,15 @@ import (
 const introspectionKinds = tokens.Bearer | tokens.KindLink
 
 // Introspect answers RFC 7662 for the realm's access and refresh tokens, for
-// confidential clients. Whatever the gate refuses is {"active": false}.
+// confidential clients authenticated by their configured method (see
+// authenticateClient). Whatever the gate refuses is {"active": false}.
 func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
-	cc := r.Data.ClientCredentials
-	c, ok := s.p.realm.Client(cc.ClientID)
-	if !ok || !c.CheckSecret(cc.ClientSecret) {
-		return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("Authentication failed."), http.StatusUnauthorized)
+	c, err := s.p.authenticateClient(ctx, r.Form, r.Header)
+	if err != nil {
+		return nil, err
+	}
+	if c.Public {
+		return nil, s.p.authFailed(ctx, c.ID, "a public client cannot introspect", invalidClient(""))
 	}
 	token := r.Data.Token
 	inactive := op.NewResponse(map[string]any{"active": false})

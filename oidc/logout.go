@@ -177,9 +177,17 @@ func (p *Provider) serveLogoutByRefreshToken(w http.ResponseWriter, r *http.Requ
 		}
 		httpx.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
 	}
-	c, err := p.authenticateClient(r)
+	c, err := p.authenticateClient(ctx, r.PostForm, r.Header)
 	if err != nil {
-		oauthError(http.StatusUnauthorized, "unauthorized_client", "Invalid client or Invalid client credentials")
+		var ae *clientAuthError
+		if !errors.As(err, &ae) {
+			ae = &clientAuthError{status: http.StatusInternalServerError, err: oidc.ErrServerError().WithDescription("Logout failed")}
+		}
+		code := string(ae.err.ErrorType)
+		if ae.status == http.StatusUnauthorized {
+			code = "unauthorized_client" // Keycloak's answer here
+		}
+		oauthError(ae.status, code, ae.err.Description)
 		return
 	}
 	rt, err := p.findRefreshToken(ctx, r.PostFormValue("refresh_token"))
@@ -206,29 +214,3 @@ func (p *Provider) serveLogoutByRefreshToken(w http.ResponseWriter, r *http.Requ
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
-
-// authenticateClient checks the request's client authentication
-// (client_secret_basic or client_secret_post; a public client names itself
-// with client_id), as the token endpoint does.
-func (p *Provider) authenticateClient(r *http.Request) (*realm.Client, error) {
-	id, secret, basic := r.BasicAuth()
-	if basic {
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		secret, err2 = url.QueryUnescape(secret)
-		if err1 != nil || err2 != nil {
-			return nil, errClientAuth
-		}
-	} else {
-		id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
-	}
-	c, ok := p.realm.Client(id)
-	switch {
-	case !ok, c.Public && secret != "", !c.Public && !c.CheckSecret(secret):
-		return nil, errClientAuth
-	}
-	return c, nil
-}
-
-// errClientAuth is a failed client authentication.
-var errClientAuth = errors.New("client authentication failed")

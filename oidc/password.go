@@ -58,10 +58,20 @@ func (p *Provider) servePasswordGrant(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, "server_error", "Internal error")
 	}
 
-	c, err := p.authenticateClient(r)
+	c, err := p.authenticateClient(ctx, r.PostForm, r.Header)
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+p.realm.Name+`"`)
-		fail(http.StatusUnauthorized, "invalid_client", "Invalid client or Invalid client credentials")
+		var ae *clientAuthError
+		switch {
+		case !errors.As(err, &ae):
+			fault("client authentication", err)
+		case ae.status == http.StatusUnauthorized:
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+p.realm.Name+`"`)
+			fail(ae.status, string(ae.err.ErrorType), ae.err.Description)
+		case ae.status == http.StatusServiceUnavailable:
+			fail(ae.status, "temporarily_unavailable", "Service unavailable")
+		default:
+			fail(ae.status, string(ae.err.ErrorType), ae.err.Description)
+		}
 		return
 	}
 	if !c.AllowsGrant(realm.GrantPassword) {

@@ -83,12 +83,15 @@ type Providers struct {
 	reg     *realm.Registry
 	// links sends the login page's sign-in links (nil: not offered).
 	links LinkSender
+	// jwks caches clients' jwksUri sets for private_key_jwt; providers reach
+	// it through their set, so it outlives a config reload (see Replace).
+	jwks *jwksCache
 }
 
 // New builds one provider per realm of the registry. It does no I/O beyond
 // reading each realm's persisted crypto key.
 func New(ctx context.Context, reg *realm.Registry, opts Options) (*Providers, error) {
-	ps := &Providers{opts: &opts, reg: reg}
+	ps := &Providers{opts: &opts, reg: reg, jwks: newJWKSCache(opts.Logger)}
 	byRealm := map[string]*Provider{}
 	for _, r := range reg.All() {
 		p, err := newProvider(ctx, r, ps)

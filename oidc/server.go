@@ -3,8 +3,6 @@ package oidc
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net/http"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -31,13 +29,18 @@ func (s *server) Keys(context.Context, *op.Request[struct{}]) (*op.Response, err
 	return op.NewResponse(json.RawMessage(s.p.realm.Keys.JWKSJSON())), nil
 }
 
-// VerifyClient answers failed client authentication with 401, as RFC 6749
-// §5.2 asks (the library answers 400).
+// VerifyClient authenticates the client of a token, revocation or device
+// request by its configured method (see authenticateClient); failures are
+// invalid_client with 401, as RFC 6749 §5.2 asks (the library answers 400).
 func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
-	c, err := s.LegacyServer.VerifyClient(ctx, r)
-	var oe *oidc.Error
-	if err != nil && errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
-		return nil, op.NewStatusError(oe, http.StatusUnauthorized)
+	c, err := s.p.authenticateClient(ctx, r.Form, r.Header)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	if c.Public && oidc.GrantType(r.Form.Get("grant_type")) == oidc.GrantTypeClientCredentials {
+		// A service account needs an authenticated client; the library
+		// would answer 400, RFC 6749 §5.2 says 401.
+		return nil, s.p.authFailed(ctx, c.ID, "a public client asked for client_credentials", invalidClient(""))
+	}
+	return s.p.opClient(c), nil
 }

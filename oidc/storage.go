@@ -228,8 +228,11 @@ func (s *opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, 
 	return nil, nil
 }
 
+// GetKeyByIDAndClientID serves only the library's JWT bearer grant, which
+// Latchkey does not offer; client assertions are checked by
+// authenticateClient (clientauth.go).
 func (s *opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
-	return nil, errors.New("JWT client authentication is not supported")
+	return nil, errors.New("the JWT bearer grant is not supported")
 }
 
 func (s *opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {

@@ -3,11 +3,15 @@ package realm
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
 
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/crypto/password"
 )
 
@@ -34,6 +38,20 @@ type Client struct {
 	// BackchannelLogoutURI receives logout tokens; empty: not told.
 	BackchannelLogoutURI string
 	grants               map[string]bool
+
+	// Authenticator is how a confidential client proves itself at the token,
+	// introspection and revocation endpoints: ClientAuthSecret,
+	// ClientAuthJWT or ClientAuthSecretJWT; "" for a public client. The
+	// methods are exclusive: CheckSecret fails for a JWT client.
+	Authenticator string
+	// JWKS are the public keys of a ClientAuthJWT client given inline in the
+	// config; JWKSURI is where such a client publishes them instead (the
+	// oidc package fetches and caches that set).
+	JWKS    []jose.JSONWebKey
+	JWKSURI string
+	// hmacKey is the plain secret of a ClientAuthSecretJWT client, the HMAC
+	// key of its assertions (a hash cannot serve there).
+	hmacKey []byte
 
 	// secretSHA is the SHA-256 of a plain config secret; secretPHC an argon2id
 	// hash from secretHash. verified caches digests of secrets that matched the
@@ -157,10 +175,19 @@ func (c *Client) MatchPostLogoutRedirectURI(uri string) bool {
 	return false
 }
 
+// Client authenticators (Keycloak's names, as in the config).
+const (
+	ClientAuthSecret    = config.ClientAuthSecret
+	ClientAuthJWT       = config.ClientAuthJWT
+	ClientAuthSecretJWT = config.ClientAuthSecretJWT
+)
+
 // CheckSecret compares a presented client secret in constant time. Public
-// clients have no secret and never match.
+// clients have no secret and never match; neither does a client that
+// authenticates with signed JWTs, even with its client-secret-jwt secret,
+// because the methods are exclusive (as Keycloak's client authenticator is).
 func (c *Client) CheckSecret(secret string) bool {
-	if c.Public || secret == "" {
+	if c.Public || secret == "" || c.SignedJWTAuth() {
 		return false
 	}
 	digest := sha256.Sum256([]byte(secret))
@@ -180,5 +207,47 @@ func (c *Client) CheckSecret(secret string) bool {
 	return true
 }
 
+// SignedJWTAuth reports whether the client authenticates with signed JWTs
+// (client-jwt or client-secret-jwt) rather than its secret.
+func (c *Client) SignedJWTAuth() bool {
+	return c.Authenticator == ClientAuthJWT || c.Authenticator == ClientAuthSecretJWT
+}
+
+// HMACKey returns the key of a client-secret-jwt client's assertions (its
+// secret), nil for every other client. Callers must not modify it.
+func (c *Client) HMACKey() []byte {
+	if c.Authenticator != ClientAuthSecretJWT {
+		return nil
+	}
+	return c.hmacKey
+}
+
 // ServiceAccountSubject is the stable subject of the client's service account.
 func (c *Client) ServiceAccountSubject() string { return "service-account-" + c.ID }
+
+// setAuthenticator carries a validated client config's authentication
+// method and credentials into c. A confidential client without a method
+// (a config built without defaults) uses its secret, the default.
+func setAuthenticator(c *Client, cc config.Client) error {
+	if c.Public {
+		return nil
+	}
+	c.Authenticator = cc.ClientAuthenticator
+	if c.Authenticator == "" {
+		c.Authenticator = ClientAuthSecret
+	}
+	switch c.Authenticator {
+	case ClientAuthJWT:
+		c.JWKSURI = cc.JWKSURI
+		if cc.JWKS != nil {
+			keys, err := config.ParseJWKS(cc.JWKS)
+			if err != nil {
+				return fmt.Errorf("jwks: %w", err)
+			}
+			c.JWKS = keys
+		}
+	case ClientAuthSecretJWT:
+		c.hmacKey = []byte(cc.Secret)
+	}
+	return nil
+}

@@ -258,3 +258,66 @@ func TestCheckSecretZeroClient(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAuthenticators shows that Build carries each client's
+// authentication method and credentials, and that the methods are
+// exclusive: a JWT client's secret is no secret credential.
+func TestClientAuthenticators(t *testing.T) {
+	const hs = "hs-secret-0123456789abcdef0123456789"
+	yaml := `
+server: {listen: "127.0.0.1:8443", tls: {mode: "off"}}
+realms:
+  - name: a
+    signingAlgorithm: EdDSA
+    clients:
+      - clientId: sec
+        secret: plain-secret
+        grantTypes: [client_credentials]
+      - clientId: hs
+        clientAuthenticator: client-secret-jwt
+        secret: ` + hs + `
+        grantTypes: [client_credentials]
+      - clientId: pk
+        clientAuthenticator: client-jwt
+        jwks: {keys: [{kty: OKP, crv: Ed25519, kid: k1, x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
+        grantTypes: [client_credentials]
+      - clientId: uri
+        clientAuthenticator: client-jwt
+        jwksUri: https://keys.example.com/jwks
+        grantTypes: [client_credentials]
+      - clientId: pub
+        public: true
+        redirectUris: ["https://app.example.com/cb"]
+`
+	clk := newClock()
+	r := mustRealm(t, buildRegistry(t, yaml, openStore(t, clk), clk), "a")
+	tests := []struct {
+		client, authenticator, secret string
+		secretOK                      bool
+		hmacKey                       string
+		kids                          string
+		jwksURI                       string
+	}{
+		{"sec", realm.ClientAuthSecret, "plain-secret", true, "", "", ""},
+		{"hs", realm.ClientAuthSecretJWT, hs, false, hs, "", ""},
+		{"pk", realm.ClientAuthJWT, "", false, "", "k1", ""},
+		{"uri", realm.ClientAuthJWT, "", false, "", "", "https://keys.example.com/jwks"},
+		{"pub", "", "", false, "", "", ""},
+	}
+	for _, tt := range tests {
+		c, ok := r.Client(tt.client)
+		if !ok {
+			t.Fatalf("client %q not found", tt.client)
+		}
+		var kids []string
+		for _, k := range c.JWKS {
+			kids = append(kids, k.KeyID)
+		}
+		if c.Authenticator != tt.authenticator || c.CheckSecret(tt.secret) != tt.secretOK ||
+			string(c.HMACKey()) != tt.hmacKey || strings.Join(kids, ",") != tt.kids || c.JWKSURI != tt.jwksURI {
+			t.Errorf("client %s: authenticator %q, CheckSecret(%q) %v, HMACKey %q, kids %q, jwksUri %q; want %q %v %q %q %q",
+				tt.client, c.Authenticator, tt.secret, c.CheckSecret(tt.secret), c.HMACKey(), kids, c.JWKSURI,
+				tt.authenticator, tt.secretOK, tt.hmacKey, tt.kids, tt.jwksURI)
+		}
+	}
+}

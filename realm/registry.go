@@ -173,6 +173,9 @@ func newRealm(cfg *config.Config, rc config.Realm, base string, store storage.St
 		case cc.SecretHash != "":
 			c.secretPHC = cc.SecretHash
 		}
+		if err := setAuthenticator(c, cc); err != nil {
+			return nil, fmt.Errorf("client %q: %w", cc.ClientID, err)
+		}
 		r.clients[c.ID] = c
 		r.clientOrder = append(r.clientOrder, c.ID)
 	}
