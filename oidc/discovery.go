@@ -80,9 +80,15 @@ func (p *Provider) discoveryDocument(ctx context.Context, iss string) ([]byte, e
 		d.ScopesSupported = slices.DeleteFunc(d.ScopesSupported, func(s string) bool { return s == oidc.ScopeOfflineAccess })
 	}
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
-	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
-	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	// Client authentication: the secret methods always, the signed-JWT
+	// methods (and their algorithms) when some client uses them.
+	authMethods, authAlgs := p.clientAuthMethods(), p.clientAuthSigningAlgs()
+	d.TokenEndpointAuthMethodsSupported = append(slices.Clone(authMethods), oidc.AuthMethodNone)
+	d.IntrospectionEndpointAuthMethodsSupported = authMethods
+	d.RevocationEndpointAuthMethodsSupported = append(slices.Clone(authMethods), oidc.AuthMethodNone)
+	d.TokenEndpointAuthSigningAlgValuesSupported = authAlgs
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = authAlgs
+	d.RevocationEndpointAuthSigningAlgValuesSupported = authAlgs
 	algs := make([]string, 0, 3)
 	for _, a := range p.realm.Keys.Algorithms() {
 		algs = append(algs, string(a))

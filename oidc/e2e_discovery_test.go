@@ -204,6 +204,10 @@ realms:
         secret: cli-secret
         grantTypes: [password]
         backchannelLogoutUri: "https://cli.example.com/backchannel"
+      - clientId: signer
+        secret: "a-client-secret-of-at-least-32-bytes"
+        clientAuthenticator: client-secret-jwt
+        grantTypes: [client_credentials]
 `
 
 // TestDiscoveryListsCapabilities checks that discovery lists each optional
@@ -223,6 +227,9 @@ func TestDiscoveryListsCapabilities(t *testing.T) {
 				"offline_access scope": slices.Contains(stringList(doc["scopes_supported"]), "offline_access"),
 				"backchannel logout":   doc["backchannel_logout_supported"] == true && doc["backchannel_logout_session_supported"] == true,
 				"session iframe":       doc["check_session_iframe"] == iss+"/protocol/openid-connect/login-status-iframe.html",
+				"client_secret_jwt": slices.Contains(stringList(doc["token_endpoint_auth_methods_supported"]), "client_secret_jwt") &&
+					slices.Contains(stringList(doc["introspection_endpoint_auth_methods_supported"]), "client_secret_jwt") &&
+					slices.Contains(stringList(doc["token_endpoint_auth_signing_alg_values_supported"]), "HS256"),
 			}
 			for what, listed := range checks {
 				if listed != tc.on {
