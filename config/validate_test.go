@@ -61,7 +61,9 @@ func TestValidateAcceptsValidConfigs(t *testing.T) {
 		{"device grant on a confidential client", func(c *Config) {
 			c.Realms[0].Clients[1].GrantTypes = append(c.Realms[0].Clients[1].GrantTypes, GrantDeviceCode)
 		}},
-		{"device flow tuned", func(c *Config) { c.Realms[0].DeviceFlow = DeviceFlow{Lifespan: 30 * time.Second, PollInterval: time.Second} }},
+		{"device flow tuned", func(c *Config) {
+			c.Realms[0].DeviceFlow = DeviceFlow{Lifespan: 30 * time.Second, PollInterval: time.Second}
+		}},
 		{"brute force disabled", func(c *Config) {
 			c.Realms[0].BruteForce = BruteForce{Enabled: ptr(false), FailureFactor: -1}
 		}},
