@@ -21,6 +21,9 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 	GrantImplicit          = "implicit"
+	// GrantPassword is the direct access grant (Resource Owner Password
+	// Credentials), off unless a client lists it.
+	GrantPassword = "password"
 	// GrantDeviceCode is the OAuth 2.0 Device Authorization Grant (RFC 8628),
 	// spelled as the token request's grant_type.
 	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
@@ -101,6 +104,7 @@ func (r *Realm) applyDefaults() {
 	setDefault(&t.IDTokenLifespan, 5*time.Minute)
 	setDefault(&t.RefreshTokenLifespan, 30*time.Minute)
 	setDefault(&t.SSOSessionIdle, 30*time.Minute)
+	setDefault(&t.OfflineSessionIdle, 30*24*time.Hour)
 	setDefault(&t.SSOSessionMax, 10*time.Hour)
 
 	ml := &r.MagicLink

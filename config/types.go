@@ -128,6 +128,9 @@ type Tokens struct {
 	RefreshTokenLifespan time.Duration `mapstructure:"refreshTokenLifespan"`
 	SSOSessionIdle       time.Duration `mapstructure:"ssoSessionIdle"`
 	SSOSessionMax        time.Duration `mapstructure:"ssoSessionMax"`
+	// OfflineSessionIdle is how long an offline token (scope offline_access)
+	// lives unused; each use starts it again (Keycloak's "Offline Session Idle").
+	OfflineSessionIdle time.Duration `mapstructure:"offlineSessionIdle"`
 	// KeyRotationOverlap is how long a retired signing key still verifies
 	// (default: the longest token lifespan of the realm, at least 24h).
 	KeyRotationOverlap time.Duration `mapstructure:"keyRotationOverlap"`
@@ -214,6 +217,9 @@ type Client struct {
 	ServiceAccountRoles    []string `mapstructure:"serviceAccountRoles"`
 	// WildcardRedirects allows Keycloak's trailing "*" in RedirectURIs.
 	WildcardRedirects bool `mapstructure:"wildcardRedirects"`
+	// BackchannelLogoutURI receives a logout token (OIDC Back-Channel
+	// Logout 1.0) whenever a session the client took part in ends.
+	BackchannelLogoutURI string `mapstructure:"backchannelLogoutUri"`
 }
 
 // User is a seed user, created at start when absent and never overwritten.

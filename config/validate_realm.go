@@ -28,6 +28,7 @@ func (r *Realm) validate(key string, p *problems) {
 	positive(t.IDTokenLifespan, tk+"idTokenLifespan", p)
 	positive(t.RefreshTokenLifespan, tk+"refreshTokenLifespan", p)
 	positive(t.SSOSessionIdle, tk+"ssoSessionIdle", p)
+	positive(t.OfflineSessionIdle, tk+"offlineSessionIdle", p)
 	positive(t.SSOSessionMax, tk+"ssoSessionMax", p)
 	positive(t.KeyRotationOverlap, tk+"keyRotationOverlap", p)
 
@@ -119,7 +120,7 @@ func (m MailTemplates) validate(key string, p *problems) {
 // tokens for its access tokens, so config refuses them.
 var ReservedClientIDs = []string{"latchkey-api", "latchkey-link"}
 
-var knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantImplicit, GrantDeviceCode}
+var knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantImplicit, GrantPassword, GrantDeviceCode}
 
 func (c *Client) validate(key string, p *problems) {
 	if strings.TrimSpace(c.ClientID) == "" {
@@ -146,6 +147,11 @@ func (c *Client) validate(key string, p *problems) {
 		}
 	}
 	oneOf(c.PKCE, key+".pkce", p, PKCERequired, PKCEOptional)
+	if c.BackchannelLogoutURI != "" {
+		if err := checkWebhook(c.BackchannelLogoutURI); err != nil {
+			p.add(key+".backchannelLogoutUri", "%v", err)
+		}
+	}
 	browser := slices.Contains(c.GrantTypes, GrantAuthorizationCode) || slices.Contains(c.GrantTypes, GrantImplicit)
 	if browser && len(c.RedirectURIs) == 0 {
 		p.add(key+".redirectUris", "required for the authorization_code and implicit grants")

@@ -158,8 +158,12 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"device poll interval not below lifespan", func(c *Config) {
 			c.Realms[0].DeviceFlow = DeviceFlow{Lifespan: time.Minute, PollInterval: time.Minute}
 		}, "realms[0].deviceFlow.pollInterval", "not shorter than deviceFlow.lifespan"},
-		{"grant type", func(c *Config) { c.Realms[0].Clients[1].GrantTypes = []string{GrantClientCredentials, "password"} },
-			"realms[0].clients[1].grantTypes[1]", `"password" is not one of`},
+		{"grant type", func(c *Config) {
+			c.Realms[0].Clients[1].GrantTypes = []string{GrantClientCredentials, "urn:example:unknown"}
+		},
+			"realms[0].clients[1].grantTypes[1]", `"urn:example:unknown" is not one of`},
+		{"backchannel logout over http", func(c *Config) { c.Realms[0].Clients[1].BackchannelLogoutURI = "http://rp.example.com/bc" },
+			"realms[0].clients[1].backchannelLogoutUri", "loopback"},
 		{"public client credentials", func(c *Config) {
 			c.Realms[0].Clients[0].GrantTypes = []string{GrantAuthorizationCode, GrantClientCredentials}
 		}, "realms[0].clients[0].grantTypes[1]", "confidential"},

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -97,6 +98,7 @@ func (a authRequest) GetSubject() string                 { return a.UserID }
 func (a authRequest) Done() bool                         { return a.AuthRequest.Done }
 func (a authRequest) sessionID() string                  { return a.SessionID }
 func (a authRequest) grantScopes() []string              { return a.Scopes }
+func (a authRequest) offline() bool                      { return slices.Contains(a.Scopes, oidc.ScopeOfflineAccess) }
 
 // refreshRequest adapts a refresh token record to op.RefreshTokenRequest and
 // op.IDTokenRequest.
@@ -116,6 +118,7 @@ func (r *refreshRequest) GetSubject() string          { return r.UserID }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 func (r *refreshRequest) sessionID() string           { return r.SessionID }
 func (r *refreshRequest) grantScopes() []string       { return r.RefreshToken.Scopes }
+func (r *refreshRequest) offline() bool               { return r.RefreshToken.Offline }
 
 // signingKey adapts the realm's active key to op.SigningKey and op.Key.
 type signingKey struct {

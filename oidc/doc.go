@@ -22,6 +22,8 @@
 // overriding it), storage.go and adapters.go (the library's Storage over
 // package storage), login.go, session.go and links.go (the login page and SSO
 // sessions), respond.go (the authorization response, and Complete), params.go
-// (ValidateParams, shared with the magic-link API) and fastpath.go (the hot
-// endpoints without the router).
+// (ValidateParams, shared with the magic-link API), fastpath.go (the hot
+// endpoints without the router) and keycloakjs.go (what Keycloak's JavaScript
+// adapter loads: the session-status iframe and the third-party-cookie probe,
+// with their scripts in keycloakjs/).
 package oidc

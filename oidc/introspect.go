@@ -28,7 +28,7 @@ func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionR
 	}
 	token := r.Data.Token
 	inactive := op.NewResponse(map[string]any{"active": false})
-	if strings.Count(token, ".") == 2 {
+	if strings.Count(token, ".") == 2 && !s.p.isRefreshJWT(token) {
 		pr, err := s.p.realm.Gate(ctx, token, introspectionKinds)
 		if err != nil {
 			if tokens.IsInvalid(err) {
@@ -48,8 +48,12 @@ func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionR
 	if u, err := s.p.realm.Store.GetUser(ctx, s.p.realm.Name, rt.UserID); err != nil || !u.Enabled {
 		return inactive, nil
 	}
+	typ := typRefresh
+	if rt.Offline {
+		typ = typOffline
+	}
 	return op.NewResponse(map[string]any{
-		"active": true, "typ": "Refresh", "token_type": "Refresh", "sub": rt.UserID, "client_id": rt.ClientID,
+		"active": true, "typ": typ, "token_type": typ, "sub": rt.UserID, "client_id": rt.ClientID,
 		"azp": rt.ClientID, "exp": rt.ExpiresAt.Unix(), "iat": rt.CreatedAt.Unix(), "iss": s.p.issuer(ctx),
 		"scope": strings.Join(rt.Scopes, " "), "sid": rt.SessionID,
 	}), nil

@@ -177,8 +177,8 @@ func (p *Provider) serveLogoutByRefreshToken(w http.ResponseWriter, r *http.Requ
 		}
 		httpx.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
 	}
-	c, ok := p.authenticateClient(r)
-	if !ok {
+	c, err := p.authenticateClient(r)
+	if err != nil {
 		oauthError(http.StatusUnauthorized, "unauthorized_client", "Invalid client or Invalid client credentials")
 		return
 	}
@@ -193,7 +193,7 @@ func (p *Provider) serveLogoutByRefreshToken(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	if rt.SessionID != "" {
-		err = p.realm.Store.DeleteSession(ctx, p.realm.Name, rt.SessionID)
+		err = p.realm.EndSession(ctx, rt.SessionID)
 	} else {
 		err = p.realm.Store.DeleteRefreshToken(ctx, p.realm.Name, rt.ID)
 	}
@@ -210,24 +210,25 @@ func (p *Provider) serveLogoutByRefreshToken(w http.ResponseWriter, r *http.Requ
 // authenticateClient checks the request's client authentication
 // (client_secret_basic or client_secret_post; a public client names itself
 // with client_id), as the token endpoint does.
-func (p *Provider) authenticateClient(r *http.Request) (*realm.Client, bool) {
+func (p *Provider) authenticateClient(r *http.Request) (*realm.Client, error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return nil, false
+			return nil, errClientAuth
 		}
 	} else {
 		id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
 	}
 	c, ok := p.realm.Client(id)
-	if !ok {
-		return nil, false
+	switch {
+	case !ok, c.Public && secret != "", !c.Public && !c.CheckSecret(secret):
+		return nil, errClientAuth
 	}
-	if c.Public {
-		return c, secret == ""
-	}
-	return c, c.CheckSecret(secret)
+	return c, nil
 }
+
+// errClientAuth is a failed client authentication.
+var errClientAuth = errors.New("client authentication failed")

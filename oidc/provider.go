@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/gorilla/mux"
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -61,9 +62,16 @@ type Provider struct {
 	op      *op.Provider
 	server  *server
 	handler http.Handler
-	storage *opStorage
-	opts    *Options
-	set     *Providers
+	// logoutByRefresh is Keycloak's logout by refresh token behind the same
+	// CORS policy as the library's endpoints (a SPA may call it with fetch).
+	logoutByRefresh http.Handler
+	storage         *opStorage
+	opts            *Options
+	set             *Providers
+	// refreshSigner signs refresh and offline tokens with refreshKey, the
+	// realm's HMAC key for them (see refreshjwt.go).
+	refreshSigner jose.Signer
+	refreshKey    []byte
 	// discovery holds the rendered discovery document of each issuer; it is
 	// swapped whole when the keys are reloaded.
 	discovery atomic.Pointer[map[string][]byte]
@@ -123,6 +131,9 @@ func newProvider(ctx context.Context, r *realm.Realm, set *Providers) (*Provider
 		return nil, fmt.Errorf("load crypto key: %w", err)
 	}
 	p := &Provider{realm: r, opts: opts, set: set}
+	if p.refreshSigner, p.refreshKey, err = newRefreshSigner(ctx, r.Store, r.Name); err != nil {
+		return nil, err
+	}
 	p.storage = &opStorage{p: p}
 	cfg := &op.Config{
 		CryptoKeyId:              "1",
@@ -151,6 +162,7 @@ func newProvider(ctx context.Context, r *realm.Realm, set *Providers) (*Provider
 	}
 	p.server = &server{LegacyServer: op.NewLegacyServer(p.op, endpoints), p: p}
 	p.handler = p.formPostErrors(op.RegisterLegacyServer(p.server, p.authorizeCallback, op.WithServerCORSOptions(p.corsOptions())))
+	p.logoutByRefresh = cors.New(*p.corsOptions()).Handler(http.HandlerFunc(p.serveLogoutByRefreshToken))
 	if err := p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
@@ -183,13 +195,7 @@ func (p *Provider) withIssuer(r *http.Request) *http.Request {
 func (p *Provider) corsOptions() *cors.Options {
 	var origins []string
 	for _, c := range p.realm.Clients() {
-		for _, o := range c.WebOrigins {
-			if o == "+" { // Keycloak: the origins of the client's redirect URIs
-				origins = append(origins, redirectOrigins(c)...)
-				continue
-			}
-			origins = append(origins, o)
-		}
+		origins = append(origins, clientWebOrigins(c)...)
 	}
 	o := &cors.Options{
 		AllowedOrigins:   origins,
@@ -203,6 +209,20 @@ func (p *Provider) corsOptions() *cors.Options {
 		o.AllowOriginFunc = func(string) bool { return false }
 	}
 	return o
+}
+
+// clientWebOrigins returns the origins a client's webOrigins allow, with
+// Keycloak's "+" expanded to the origins of its redirect URIs ("*" stays).
+func clientWebOrigins(c *realm.Client) []string {
+	var out []string
+	for _, o := range c.WebOrigins {
+		if o == "+" {
+			out = append(out, redirectOrigins(c)...)
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // redirectOrigins returns the scheme://host origins of a client's redirect
@@ -330,6 +350,7 @@ func (ps *Providers) Mount(r *mux.Router) {
 		sub.HandleFunc(pathLoggedOut, ps.withProvider((*Provider).serveLoggedOut)).Methods(http.MethodGet).Name("logged-out")
 		sub.HandleFunc(pathLogoutConfirm, ps.withProvider((*Provider).serveLogoutConfirm)).Methods(http.MethodGet, http.MethodPost).Name("logout-confirm")
 		sub.HandleFunc(pathDevice, ps.withProvider((*Provider).serveDevice)).Methods(http.MethodGet, http.MethodPost).Name("device")
+		ps.mountKeycloakJS(sub)
 		strip := strings.TrimSuffix(prefix, "/{realm}") + "/"
 		protocol := ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
 			if ps.tooLarge(w, r) {
@@ -344,7 +365,7 @@ func (ps *Providers) Mount(r *mux.Router) {
 				return
 			}
 			if isRefreshTokenLogout(r) {
-				p.serveLogoutByRefreshToken(w, r)
+				p.logoutByRefresh.ServeHTTP(w, r)
 				return
 			}
 			protocol(w, r)
@@ -357,10 +378,21 @@ func (ps *Providers) Mount(r *mux.Router) {
 			}
 			protocol(w, r)
 		})).Name("device-auth")
+		// The direct access grant is ours; every other grant is the library's.
+		sub.Handle(pathToken, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			if ps.tooLarge(w, r) {
+				return
+			}
+			if isPasswordGrant(r) {
+				p.servePasswordGrant(w, r)
+				return
+			}
+			protocol(w, r)
+		})).Name("token")
 		// Named routes give each endpoint its own metrics label; the library's
 		// router does the actual dispatch.
 		for name, path := range map[string]string{
-			"token": pathToken, "auth": pathAuth, "auth-callback": pathAuth + "/callback", "userinfo": pathUserinfo,
+			"auth": pathAuth, "auth-callback": pathAuth + "/callback", "userinfo": pathUserinfo,
 			"introspect": pathIntrospect, "revoke": pathRevoke,
 		} {
 			sub.Handle(path, protocol).Name(name)

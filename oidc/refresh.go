@@ -56,19 +56,27 @@ func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 // rotation wins). It returns the token and its expiry.
 func (p *Provider) issueRefreshToken(ctx context.Context, src refreshSource, g grant) (string, time.Time, error) {
 	now := p.realm.Now()
-	value := newSecret(32)
 	rt := storage.RefreshToken{
-		Realm: p.realm.Name, ID: newSecret(16), Hash: hashSecret(value), ClientID: src.GetClientID(),
+		Realm: p.realm.Name, ID: newSecret(16), ClientID: src.GetClientID(),
 		UserID: src.GetSubject(), SessionID: src.sessionID(), GrantID: g.id, Scopes: src.grantScopes(),
 		Audience: src.GetAudience(), AuthTime: src.GetAuthTime(), AMR: src.GetAMR(),
 		CreatedAt: now, ExpiresAt: now.Add(p.realm.Lifetimes.RefreshToken),
 	}
-	if rt.SessionID != "" {
+	if src.offline() {
+		// An offline token is bound to no browser session, so that it
+		// outlives logout; each use starts its idle time again.
+		rt.Offline, rt.SessionID = true, ""
+		rt.ExpiresAt = now.Add(p.realm.Lifetimes.OfflineIdle)
+	} else if rt.SessionID != "" {
 		if s, err := p.liveSession(ctx, rt.SessionID); err == nil && s.ExpiresAt.Before(rt.ExpiresAt) {
 			rt.ExpiresAt = s.ExpiresAt
 		}
 	}
-	var err error
+	value, err := p.signRefreshToken(ctx, rt)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	rt.Hash = hashSecret(value)
 	if g.currentRefresh == "" {
 		err = p.realm.Store.CreateRefreshToken(ctx, rt)
 	} else {
@@ -91,7 +99,7 @@ func (p *Provider) issueRefreshToken(ctx context.Context, src refreshSource, g g
 // refresh-token revocation on, the whole session (or, without one, the
 // user's tokens of that client) is revoked.
 func (p *Provider) loadRefreshToken(ctx context.Context, token string) (storage.RefreshToken, error) {
-	if token == "" || len(token) > 256 {
+	if token == "" || len(token) > maxRefreshTokenLen {
 		return storage.RefreshToken{}, oidc.ErrInvalidGrant().WithDescription("Invalid refresh token")
 	}
 	rt, err := p.realm.Store.GetRefreshTokenByHash(ctx, p.realm.Name, hashSecret(token))
@@ -153,7 +161,7 @@ func (p *Provider) checkRefreshToken(ctx context.Context, rt storage.RefreshToke
 // findRefreshToken returns a live, unrotated refresh token without the
 // replay handling of the token endpoint (introspection and logout only look).
 func (p *Provider) findRefreshToken(ctx context.Context, token string) (storage.RefreshToken, error) {
-	if token == "" || len(token) > 256 {
+	if token == "" || len(token) > maxRefreshTokenLen {
 		return storage.RefreshToken{}, storage.ErrNotFound
 	}
 	rt, err := p.realm.Store.GetRefreshTokenByHash(ctx, p.realm.Name, hashSecret(token))
@@ -176,7 +184,7 @@ func (p *Provider) revokeFamily(ctx context.Context, token string) {
 		return
 	}
 	if rt.SessionID != "" {
-		err = p.realm.Store.DeleteSession(ctx, p.realm.Name, rt.SessionID)
+		err = p.realm.EndSession(ctx, rt.SessionID)
 	} else {
 		err = p.realm.Store.DeleteRefreshTokensOf(ctx, p.realm.Name, rt.UserID, rt.ClientID)
 	}

@@ -130,6 +130,9 @@ func (p *Provider) authResponse(ctx context.Context, a storage.AuthRequest) (aut
 		if err != nil || !u.Enabled {
 			return authResponse{}, fmt.Errorf("load user %q: %w", a.UserID, errors.Join(err, errUserDisabled(u)))
 		}
+		if err := p.joinSession(ctx, a.SessionID, c.ID); err != nil {
+			return authResponse{}, err
+		}
 		if slices.Contains(parts, "token") {
 			raw, claims, err := p.mintUserAccess(ctx, u, c.ID, a.Scopes, a.SessionID, grant{name: "implicit"})
 			if err != nil {

@@ -28,7 +28,7 @@ func (s *server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revoca
 // revoke ends a token the requesting client holds. Tokens issued to another
 // client are left alone (RFC 7009 §2.1).
 func (p *Provider) revoke(ctx context.Context, token, clientID string) error {
-	if strings.Count(token, ".") == 2 {
+	if strings.Count(token, ".") == 2 && !p.isRefreshJWT(token) {
 		c, expired, err := p.realm.Tokens.ParseHint(token)
 		if err != nil || expired || c.ID == "" || !p.mayRevoke(c.AuthorizedParty, clientID) {
 			return nil
@@ -39,7 +39,7 @@ func (p *Provider) revoke(ctx context.Context, token, clientID string) error {
 		}
 		return nil // an ID token (or anything else) is not revocable
 	}
-	if token == "" || len(token) > 256 {
+	if token == "" || len(token) > maxRefreshTokenLen {
 		return nil
 	}
 	rt, err := p.realm.Store.GetRefreshTokenByHash(ctx, p.realm.Name, hashSecret(token))

@@ -2,9 +2,13 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/latchkey/latchkey/storage"
 )
@@ -18,7 +22,9 @@ const sessionTouchInterval = time.Minute
 func (p *Provider) StartSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user storage.User, amr []string) (storage.Session, error) {
 	// A new login replaces the browser's previous session of this realm.
 	if old, ok := p.sessionFromCookie(ctx, r); ok {
-		_ = p.realm.Store.DeleteSession(ctx, p.realm.Name, old.ID)
+		if err := p.realm.EndSession(ctx, old.ID); err != nil {
+			p.opts.Logger.WarnContext(ctx, "end the replaced session", "realm", p.realm.Name, "error", err)
+		}
 	}
 	now := p.realm.Now()
 	secret := newSecret(32)
@@ -33,12 +39,19 @@ func (p *Provider) StartSession(ctx context.Context, w http.ResponseWriter, r *h
 	if err := p.realm.Store.CreateSession(ctx, s); err != nil {
 		return storage.Session{}, fmt.Errorf("create session in realm %q: %w", p.realm.Name, err)
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookieName(p.realm.Name), Value: secret, Path: "/",
-		MaxAge: int(p.realm.Lifetimes.SSOMax.Seconds()), HttpOnly: true,
-		Secure: p.opts.Proxies.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, p.sessionLikeCookie(r, sessionCookieName(p.realm.Name), secret, int(p.realm.Lifetimes.SSOMax.Seconds())))
 	return s, nil
+}
+
+// sessionLikeCookie is a cookie with the SSO session cookie's attributes:
+// HttpOnly, SameSite=Lax, Secure when the browser came over https, path "/".
+// The third-party-cookie probe uses the same, so that its answer holds for
+// the session cookie (see serve3pCookiesStep1).
+func (p *Provider) sessionLikeCookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: p.opts.Proxies.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
+	}
 }
 
 // CurrentSession returns the live session of the request's cookie and its
@@ -115,9 +128,31 @@ func (p *Provider) liveSession(ctx context.Context, id string) (storage.Session,
 func (p *Provider) endSession(ctx context.Context, h http.Header, setCookie func(*http.Cookie)) {
 	r := &http.Request{Header: h}
 	if s, ok := p.sessionFromCookie(ctx, r); ok {
-		if err := p.realm.Store.DeleteSession(ctx, p.realm.Name, s.ID); err != nil {
+		if err := p.realm.EndSession(ctx, s.ID); err != nil {
 			p.opts.Logger.WarnContext(ctx, "end session", "realm", p.realm.Name, "error", err)
 		}
 	}
 	setCookie(&http.Cookie{Name: sessionCookieName(p.realm.Name), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// joinSession records that a client received tokens in a session, so that
+// it is told when the session ends (back-channel logout). A session that
+// already lists the client is left as it is.
+func (p *Provider) joinSession(ctx context.Context, sid, clientID string) error {
+	if sid == "" {
+		return nil
+	}
+	_, err := p.realm.Store.UpdateSession(ctx, p.realm.Name, sid, func(s storage.Session) (storage.Session, error) {
+		if !slices.Contains(s.Clients, clientID) {
+			s.Clients = append(s.Clients, clientID)
+		}
+		return s, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return oidc.ErrInvalidGrant().WithDescription("Session not active")
+	}
+	if err != nil {
+		return fmt.Errorf("join session: %w", err)
+	}
+	return nil
 }

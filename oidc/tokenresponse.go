@@ -39,6 +39,8 @@ type refreshSource interface {
 	// grantScopes are the scopes of the whole grant, which a rotated refresh
 	// token keeps even when this request narrowed the access token's.
 	grantScopes() []string
+	// offline reports whether the grant's refresh token is an offline token.
+	offline() bool
 }
 
 // grant names the grant tokens are issued in: its id (carried by every
@@ -76,6 +78,11 @@ func (p *Provider) tokenResponse(ctx context.Context, c *realm.Client, src refre
 	if err != nil || !u.Enabled {
 		return nil, oidc.ErrInvalidGrant().WithDescription("User not found or disabled")
 	}
+	if g.name != realm.GrantRefreshToken { // a rotation's client joined when its grant began
+		if err := p.joinSession(ctx, src.sessionID(), c.ID); err != nil {
+			return nil, err
+		}
+	}
 	access, claims, err := p.mintUserAccess(ctx, u, c.ID, src.GetScopes(), src.sessionID(), g)
 	if err != nil {
 		return nil, err
@@ -89,7 +96,9 @@ func (p *Provider) tokenResponse(ctx context.Context, c *realm.Client, src refre
 		if resp.RefreshToken, exp, err = p.issueRefreshToken(ctx, src, g); err != nil {
 			return nil, err
 		}
-		resp.RefreshExpiresIn = int64(exp.Sub(p.realm.Now()).Round(time.Second).Seconds())
+		if !src.offline() { // Keycloak answers 0 for offline tokens
+			resp.RefreshExpiresIn = int64(exp.Sub(p.realm.Now()).Round(time.Second).Seconds())
+		}
 	}
 	if slices.Contains(src.GetScopes(), oidc.ScopeOpenID) {
 		if resp.IDToken, err = p.mintIDToken(ctx, u, src, c.ID, access, ""); err != nil {

@@ -17,6 +17,7 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 	GrantImplicit          = "implicit"
+	GrantPassword          = "password"
 	// GrantDeviceCode is the OAuth 2.0 Device Authorization Grant (RFC 8628).
 	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
@@ -32,7 +33,9 @@ type Client struct {
 	WebOrigins             []string
 	PKCERequired           bool
 	ServiceAccountRoles    []string
-	grants                 map[string]bool
+	// BackchannelLogoutURI receives logout tokens; empty: not told.
+	BackchannelLogoutURI string
+	grants               map[string]bool
 
 	// secretSHA is the SHA-256 of a plain config secret; secretPHC an argon2id
 	// hash from secretHash. verified caches digests of secrets that matched the

@@ -41,6 +41,8 @@ type Lifetimes struct {
 	RefreshToken time.Duration
 	SSOIdle      time.Duration
 	SSOMax       time.Duration
+	// OfflineIdle is how long an offline token lives unused.
+	OfflineIdle time.Duration
 }
 
 // MagicLinkPolicy configures magic links.

@@ -107,6 +107,7 @@ func newRealm(cfg *config.Config, rc config.Realm, base string, store storage.St
 			AccessToken: rc.Tokens.AccessTokenLifespan, APIToken: rc.Tokens.APITokenLifespan,
 			IDToken: rc.Tokens.IDTokenLifespan, RefreshToken: rc.Tokens.RefreshTokenLifespan,
 			SSOIdle: rc.Tokens.SSOSessionIdle, SSOMax: rc.Tokens.SSOSessionMax,
+			OfflineIdle: rc.Tokens.OfflineSessionIdle,
 		},
 		MagicLink: MagicLinkPolicy{
 			Lifespan: rc.MagicLink.Lifespan, MaxLifespan: rc.MagicLink.MaxLifespan,
@@ -151,9 +152,10 @@ func newRealm(cfg *config.Config, rc config.Realm, base string, store storage.St
 		c := &Client{
 			ID: cc.ClientID, Name: cc.Name, Public: cc.Public,
 			PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs, WebOrigins: cc.WebOrigins,
-			PKCERequired:        cc.PKCE == config.PKCERequired,
-			ServiceAccountRoles: cc.ServiceAccountRoles,
-			grants:              map[string]bool{},
+			BackchannelLogoutURI: cc.BackchannelLogoutURI,
+			PKCERequired:         cc.PKCE == config.PKCERequired,
+			ServiceAccountRoles:  cc.ServiceAccountRoles,
+			grants:               map[string]bool{},
 		}
 		for _, u := range cc.RedirectURIs {
 			if cc.WildcardRedirects && strings.HasSuffix(u, "*") {

@@ -131,7 +131,7 @@ func (r *Realm) SetEnabled(ctx context.Context, userID string, enabled bool) err
 	if enabled {
 		return nil
 	}
-	if err := r.Store.DeleteUserSessions(ctx, r.Name, userID); err != nil {
+	if err := r.EndUserSessions(ctx, userID); err != nil {
 		return fmt.Errorf("end sessions of user %q: %w", userID, err)
 	}
 	if err := r.Store.DeleteRefreshTokensOf(ctx, r.Name, userID, ""); err != nil {

@@ -142,6 +142,9 @@ type Session struct {
 	IdleUntil time.Time // LastSeen + ssoSessionIdle
 	ExpiresAt time.Time // AuthTime + ssoSessionMax
 	CreatedAt time.Time
+	// Clients are the clients that received tokens in this session, in the
+	// order they joined; they are told when it ends (back-channel logout).
+	Clients []string
 }
 
 // Sessions stores SSO sessions, findable by ID and by cookie-secret hash.
@@ -284,6 +287,9 @@ type RefreshToken struct {
 	// RotatedAt is set once the token was exchanged; the record is kept until
 	// it expires so that a replay can be detected.
 	RotatedAt time.Time
+	// Offline marks an offline token (scope offline_access): it is bound to
+	// no browser session (SessionID is empty) and outlives logout.
+	Offline bool
 }
 
 // RefreshTokens stores refresh tokens and performs rotation atomically.
@@ -303,6 +309,11 @@ type RefreshTokens interface {
 	// DeleteRefreshTokensOf removes every token of the user issued to clientID
 	// (all clients when clientID is empty).
 	DeleteRefreshTokensOf(ctx context.Context, realm, userID, clientID string) error
+	// ListUserRefreshTokens returns the user's refresh tokens that are not
+	// rotated, ordered by CreatedAt, then by ID; an empty slice (not an error)
+	// when there are none. Like GetRefreshTokenByHash it does not check
+	// expiry: expired tokens are listed until swept.
+	ListUserRefreshTokens(ctx context.Context, realm, userID string) ([]RefreshToken, error)
 }
 
 // Revocations records revoked JWT access token IDs until the tokens expire.

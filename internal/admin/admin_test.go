@@ -195,8 +195,27 @@ func TestAdminAPI(t *testing.T) {
 		code := env.LoginCode(t, c, "a", "web", "https://app.example.com/cb", "kim2@example.com", "kim-new-password", pkce)
 		tr := env.Token(t, c, "a", url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {code},
 			"redirect_uri": {"https://app.example.com/cb"}, "code_verifier": {pkce.Verifier}})
-		if r := adm.do(t, "GET", "/users/"+kimID+"/sessions", ""); r.Status != 200 || strings.Count(r.Body, `"userId":"`+kimID+`"`) != 1 {
-			t.Errorf("sessions = %d %s, want the one browser session", r.Status, r.Body)
+		if r := adm.do(t, "GET", "/users/"+kimID+"/sessions", ""); r.Status != 200 || strings.Count(r.Body, `"userId":"`+kimID+`"`) != 1 ||
+			!strings.Contains(r.Body, `"clients":{"web":"web"}`) {
+			t.Errorf("sessions = %d %s, want the one browser session, with its client", r.Status, r.Body)
+		}
+		// An offline grant in the same browser session is an offline session.
+		offline := testkit.NewPKCE()
+		q := url.Values{"client_id": {"web"}, "redirect_uri": {"https://app.example.com/cb"}, "response_type": {"code"},
+			"scope": {"openid offline_access"}, "code_challenge": {offline.Challenge}, "code_challenge_method": {"S256"}}
+		resp, _ := testkit.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
+		resp, _ = testkit.Get(t, c, resp.Header.Get("Location"))
+		cb, _ := url.Parse(resp.Header.Get("Location"))
+		otr := env.Token(t, c, "a", url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {cb.Query().Get("code")},
+			"redirect_uri": {"https://app.example.com/cb"}, "code_verifier": {offline.Verifier}})
+		if otr.RefreshToken == "" {
+			t.Fatalf("offline grant = %d %q", otr.Status, otr.Error)
+		}
+		if r := adm.do(t, "GET", "/users/"+kimID+"/offline-sessions/web", ""); r.Status != 200 || strings.Count(r.Body, `"userId":"`+kimID+`"`) != 1 {
+			t.Errorf("offline sessions = %d %s, want the one offline grant", r.Status, r.Body)
+		}
+		if r := adm.do(t, "GET", "/users/"+kimID+"/offline-sessions/nope", ""); r.Status != http.StatusNotFound {
+			t.Errorf("offline sessions of an unknown client = %d, want 404", r.Status)
 		}
 		if r := adm.do(t, "POST", "/users/"+kimID+"/logout", ""); r.Status != http.StatusNoContent {
 			t.Fatalf("logout = %d", r.Status)

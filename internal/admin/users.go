@@ -73,6 +73,7 @@ func (h *Handler) mountUsers(r *mux.Router) {
 	h.route(r, http.MethodPost, "/users/{id}/role-mappings/realm", RoleManageUsers, h.addRoleMappings)
 	h.route(r, http.MethodDelete, "/users/{id}/role-mappings/realm", RoleManageUsers, h.removeRoleMappings)
 	h.route(r, http.MethodGet, "/users/{id}/sessions", RoleViewUsers, h.userSessions)
+	h.route(r, http.MethodGet, "/users/{id}/offline-sessions/{client}", RoleViewUsers, h.offlineSessions)
 	h.route(r, http.MethodPost, "/users/{id}/logout", RoleManageUsers, h.logoutUser)
 	h.route(r, http.MethodPut, "/users/{id}/execute-actions-email", RoleManageUsers, h.executeActionsEmail)
 	h.route(r, http.MethodGet, "/attack-detection/brute-force/users/{id}", RoleViewUsers, h.bruteForceStatus)
@@ -331,7 +332,7 @@ func (h *Handler) deleteUser(c *call) {
 	if !ok {
 		return
 	}
-	if err := c.realm.Store.DeleteUser(c.r.Context(), c.realm.Name, u.ID); err != nil {
+	if err := c.realm.DeleteUser(c.r.Context(), u.ID); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			writeError(c.w, http.StatusNotFound, "User not found")
 			return
@@ -437,57 +438,6 @@ func (h *Handler) changeRoles(c *call, add bool) {
 		return
 	}
 	h.audit(c, map[bool]string{true: "CREATE", false: "DELETE"}[add]+" role mapping", u.ID)
-	c.w.WriteHeader(http.StatusNoContent)
-}
-
-// sessionRep is Keycloak's UserSessionRepresentation.
-type sessionRep struct {
-	ID         string            `json:"id"`
-	Username   string            `json:"username"`
-	UserID     string            `json:"userId"`
-	Start      int64             `json:"start"`
-	LastAccess int64             `json:"lastAccess"`
-	Clients    map[string]string `json:"clients"`
-}
-
-// userSessions lists the user's live browser sessions.
-func (h *Handler) userSessions(c *call) {
-	u, ok := h.user(c)
-	if !ok {
-		return
-	}
-	sessions, err := c.realm.Store.ListUserSessions(c.r.Context(), c.realm.Name, u.ID)
-	if err != nil {
-		h.fault(c.w, c.r, "list sessions", err)
-		return
-	}
-	now := c.realm.Now()
-	reps := make([]sessionRep, 0, len(sessions))
-	for _, s := range sessions {
-		if !now.Before(s.ExpiresAt) || !now.Before(s.IdleUntil) {
-			continue // ended, not yet swept
-		}
-		reps = append(reps, sessionRep{ID: s.ID, Username: u.Username, UserID: u.ID,
-			Start: s.AuthTime.UnixMilli(), LastAccess: s.LastSeen.UnixMilli(), Clients: map[string]string{}})
-	}
-	writeJSON(c.w, http.StatusOK, reps)
-}
-
-func (h *Handler) logoutUser(c *call) {
-	u, ok := h.user(c)
-	if !ok {
-		return
-	}
-	ctx := c.r.Context()
-	if err := c.realm.Store.DeleteUserSessions(ctx, c.realm.Name, u.ID); err != nil {
-		h.fault(c.w, c.r, "end sessions", err)
-		return
-	}
-	if err := c.realm.Store.DeleteRefreshTokensOf(ctx, c.realm.Name, u.ID, ""); err != nil {
-		h.fault(c.w, c.r, "revoke refresh tokens", err)
-		return
-	}
-	h.audit(c, "ACTION logout user", u.ID)
 	c.w.WriteHeader(http.StatusNoContent)
 }
 

@@ -15,6 +15,7 @@ import (
 // providers come last: their protocol route is a per-realm catch-all.
 func (s *Server) parts() []func(context.Context, *mux.Router) error {
 	return []func(context.Context, *mux.Router) error{
+		s.mountOutbox,      // the durable outbox (no routes) and its back-channel logouts
 		s.mountHealth,      // /health/live, /health/ready
 		s.mountMetrics,     // /metrics
 		s.mountMagicLinks,  // /kobil-magic-link/… and the login page's "email me a link"

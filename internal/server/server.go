@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/outbox"
 	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/internal/platform/metrics"
 	"github.com/latchkey/latchkey/magiclink"
@@ -40,6 +41,10 @@ type Options struct {
 	// KeyRefreshInterval is how often signing keys are re-read from the
 	// store (default 10s), so rotations made elsewhere take effect.
 	KeyRefreshInterval time.Duration
+	// OutboundHTTP is the client for calls to relying parties and webhook
+	// receivers (back-channel logout, workflow webhooks); nil: clients
+	// that trust the system's roots and do not follow redirects.
+	OutboundHTTP *http.Client
 }
 
 // Server is an assembled Latchkey.
@@ -59,7 +64,12 @@ type Server struct {
 	logger   *slog.Logger
 	opts     Options
 	workers  []func(context.Context)
-	wg       sync.WaitGroup
+	// outbox delivers the durable work every part queues (see mountOutbox).
+	outbox *outbox.Worker
+	// afterOutbox runs once the outbox worker has stopped (closing what its
+	// deliveries used).
+	afterOutbox []func()
+	wg          sync.WaitGroup
 }
 
 // New builds the server from a validated config and an open store. It creates

@@ -7,7 +7,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/latchkey/latchkey/internal/applink"
-	"github.com/latchkey/latchkey/internal/outbox"
 	"github.com/latchkey/latchkey/internal/platform/mail"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
@@ -17,9 +16,10 @@ import (
 // the outbox worker (which delivers the API's workflows) to the server's
 // background workers.
 func (s *Server) mountAppLinks(_ context.Context, r *mux.Router) error {
-	worker := outbox.New(s.Store, outbox.Options{Logger: s.logger, Now: s.opts.Now})
+	worker := s.outbox
 	senders := mail.NewCache(s.logger)
-	deliveries := &applink.Deliveries{Realms: s.Realms, Mailer: func(rl *realm.Realm) mail.Sender {
+	s.afterOutbox = append(s.afterOutbox, func() { _ = senders.Close() }) // idle SMTP connections
+	deliveries := &applink.Deliveries{Realms: s.Realms, HTTPClient: s.opts.OutboundHTTP, Mailer: func(rl *realm.Realm) mail.Sender {
 		sender, err := senders.Sender(mailConfig(rl.SMTP))
 		if err != nil {
 			s.logger.Warn("application link mail: unusable SMTP settings", "realm", rl.Name, "error", err)
@@ -45,9 +45,5 @@ func (s *Server) mountAppLinks(_ context.Context, r *mux.Router) error {
 		Logger:  s.logger,
 	}
 	h.Mount(r)
-	s.workers = append(s.workers, func(ctx context.Context) {
-		worker.Run(ctx)
-		_ = senders.Close() // idle SMTP connections
-	})
 	return nil
 }

@@ -59,6 +59,8 @@ type Env struct {
 	Clock *Clock
 	Logs  *LogBuffer
 	path  string
+	// outbound is Options.OutboundHTTP, kept for restarts.
+	outbound *http.Client
 	// handler is what the listener serves; stop ends the running server and
 	// store (once). Restart uses both.
 	handler *atomic.Pointer[http.Handler]
@@ -78,6 +80,9 @@ type Options struct {
 	NoMail bool
 	// Mutate edits the loaded config before the server is built.
 	Mutate func(*config.Config)
+	// OutboundHTTP is the server's client for calls to relying parties
+	// (e.g. one trusting an httptest TLS receiver); nil: the default.
+	OutboundHTTP *http.Client
 }
 
 // New loads yamlConfig (publicURL, storage.path and smtp are overridden),
@@ -94,7 +99,7 @@ func New(t testing.TB, yamlConfig string, opts ...Options) *Env {
 	}
 	// zitadel/oidc logs through slog.Default; keep its info lines out of test output.
 	slog.SetDefault(slog.New(slog.NewTextHandler(logSink(), &slog.HandlerOptions{Level: slog.LevelWarn})))
-	e := &Env{T: t, Config: cfg, Clock: clock.New(), Logs: &LogBuffer{}}
+	e := &Env{T: t, Config: cfg, Clock: clock.New(), Logs: &LogBuffer{}, outbound: o.OutboundHTTP}
 	var h atomic.Pointer[http.Handler]
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hp := h.Load(); hp != nil {
@@ -135,7 +140,8 @@ func (e *Env) start(cfg *config.Config, h *atomic.Pointer[http.Handler]) {
 		t.Fatalf("open store: %v", err)
 	}
 	logger := e.Logs.Logger(logSink())
-	srv, err := server.New(context.Background(), cfg, store, server.Options{Logger: logger, Now: e.Clock.Now, SweepInterval: time.Hour})
+	srv, err := server.New(context.Background(), cfg, store, server.Options{Logger: logger, Now: e.Clock.Now,
+		SweepInterval: time.Hour, OutboundHTTP: e.outbound})
 	if err != nil {
 		store.Close()
 		t.Fatalf("build server: %v", err)

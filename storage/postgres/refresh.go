@@ -12,7 +12,7 @@ import (
 )
 
 const refreshTokenColumns = `realm, hash, id, client_id, user_id, session_id, grant_id, scopes, audience,
-	auth_time, amr, created_at, expires_at, rotated_at`
+	auth_time, amr, created_at, expires_at, rotated_at, offline`
 
 func scanRefreshToken(row pgx.Row) (storage.RefreshToken, error) {
 	var (
@@ -20,7 +20,7 @@ func scanRefreshToken(row pgx.Row) (storage.RefreshToken, error) {
 		authTime, created, expiry, rotated *time.Time
 	)
 	err := row.Scan(&t.Realm, &t.Hash, &t.ID, &t.ClientID, &t.UserID, &t.SessionID, &t.GrantID, &t.Scopes,
-		&t.Audience, &authTime, &t.AMR, &created, &expiry, &rotated)
+		&t.Audience, &authTime, &t.AMR, &created, &expiry, &rotated, &t.Offline)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.RefreshToken{}, storage.ErrNotFound
 	}
@@ -39,9 +39,9 @@ func insertRefreshToken(ctx context.Context, q querier, t storage.RefreshToken) 
 		return errInvalidID
 	}
 	_, err := q.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		t.Realm, t.Hash, t.ID, t.ClientID, t.UserID, t.SessionID, t.GrantID, t.Scopes, t.Audience,
-		ts(t.AuthTime), t.AMR, ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RotatedAt))
+		ts(t.AuthTime), t.AMR, ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RotatedAt), t.Offline)
 	if c, ok := uniqueViolation(err); ok {
 		if c == "refresh_tokens_id_key" {
 			return fmt.Errorf("id: %w", storage.ErrAlreadyExists)
@@ -161,4 +161,33 @@ func (s *Store) DeleteRefreshTokensOf(ctx context.Context, realm, userID, client
 		return fmt.Errorf("delete refresh tokens of user %q in realm %q: %w", userID, realm, err)
 	}
 	return nil
+}
+
+// ListUserRefreshTokens returns the user's unrotated refresh tokens, oldest first.
+func (s *Store) ListUserRefreshTokens(ctx context.Context, realm, userID string) ([]storage.RefreshToken, error) {
+	out := []storage.RefreshToken{}
+	err := s.run(ctx, func(ctx context.Context, q querier) error {
+		out = out[:0]
+		if userID == "" || !storable(realm, userID) {
+			return nil
+		}
+		rows, err := q.Query(ctx, `SELECT `+refreshTokenColumns+` FROM refresh_tokens
+			WHERE realm = $1 AND user_id = $2 AND rotated_at IS NULL ORDER BY created_at, id`, realm, userID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanRefreshToken(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list refresh tokens of user %q in realm %q: %w", userID, realm, err)
+	}
+	return out, nil
 }

@@ -128,6 +128,9 @@ func (p *replicas) DeleteRefreshToken(ctx context.Context, realm, id string) err
 func (p *replicas) DeleteRefreshTokensOf(ctx context.Context, realm, userID, clientID string) error {
 	return p.next().DeleteRefreshTokensOf(ctx, realm, userID, clientID)
 }
+func (p *replicas) ListUserRefreshTokens(ctx context.Context, realm, userID string) ([]storage.RefreshToken, error) {
+	return p.next().ListUserRefreshTokens(ctx, realm, userID)
+}
 func (p *replicas) RevokeTokenID(ctx context.Context, realm, jti string, expiresAt time.Time) error {
 	return p.next().RevokeTokenID(ctx, realm, jti, expiresAt)
 }

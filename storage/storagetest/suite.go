@@ -43,6 +43,7 @@ func RunTests(t *testing.T, open func(t *testing.T) storage.Store, reopen func(t
 		{"AuthRequests", testAuthRequests},
 		{"OneTimeTokens", testOneTimeTokens},
 		{"RefreshTokens", testRefreshTokens},
+		{"UserRefreshTokens", testUserRefreshTokens},
 		{"Revocations", testRevocations},
 		{"LoginFailures", testLoginFailures},
 		{"Outbox", testOutbox},

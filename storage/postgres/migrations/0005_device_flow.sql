@@ -1,4 +1,4 @@
--- Latchkey schema version 4: the device authorization grant (RFC 8628).
+-- Latchkey schema version 5: the device authorization grant (RFC 8628).
 --
 -- A device grant is an auth request with device = true: denied records the
 -- user's refusal, poll_interval_ns the grant's current minimum polling
