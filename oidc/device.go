@@ -74,11 +74,18 @@ func (s *server) DeviceAuthorization(ctx context.Context, r *op.ClientRequest[oi
 	}
 	verify := p.issuer(ctx) + pathDevice
 	pol := p.realm.DeviceFlow
-	return op.NewResponse(&oidc.DeviceAuthorizationResponse{
+	return noStore(op.NewResponse(&oidc.DeviceAuthorizationResponse{
 		DeviceCode: deviceCode, UserCode: userCode, VerificationURI: verify,
 		VerificationURIComplete: verify + "?user_code=" + url.QueryEscape(userCode),
 		ExpiresIn:               int(pol.Lifespan / time.Second), Interval: int(pol.PollInterval / time.Second),
-	}), nil
+	})), nil
+}
+
+// noStore marks a response that carries secrets (codes, tokens) as not to
+// be cached (RFC 6749 §5.1).
+func noStore(r *op.Response) *op.Response {
+	r.Header = http.Header{"Cache-Control": {"no-store"}, "Pragma": {"no-cache"}}
+	return r
 }
 
 // startDeviceGrant stores a new device grant of c and returns its device
@@ -292,7 +299,7 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	if err != nil {
 		return nil, err
 	}
-	return op.NewResponse(resp), nil
+	return noStore(op.NewResponse(resp)), nil
 }
 
 // errDeviceSettled means a device grant can no longer be answered: it is

@@ -121,6 +121,9 @@ func TestDeviceFlowKeycloak17Prefix(t *testing.T) {
 	env := newDeviceEnv(t)
 	alt := env.URL + "/realms/tvland"
 	p := deviceAuthCall(t, env, alt, "tv", "", "openid")
+	if cc := p.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("device authorization Cache-Control = %q, want no-store", cc)
+	}
 	da := p.JSON(t)
 	if p.Status != http.StatusOK || da["verification_uri"] != alt+"/device" {
 		t.Fatalf("device authorization under /realms/ = %d %s, want verification_uri %s/device", p.Status, p.Body, alt)
@@ -206,7 +209,11 @@ func TestDevicePolling(t *testing.T) {
 		da := startDevice(t, env, "tvland", "console", consoleSecret, "openid")
 		c := env.Client()
 		wantConnected(t, "sign-in", approveWithLogin(t, env, c, "tvland", da.UserCode, "alice@example.com", alicePassword))
-		tr := tokenOf(t, poll(t, env, "tvland", "console", consoleSecret, da.DeviceCode))
+		tp := poll(t, env, "tvland", "console", consoleSecret, da.DeviceCode)
+		if cc := tp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("token response Cache-Control = %q, want no-store", cc)
+		}
+		tr := tokenOf(t, tp)
 		if tr["refresh_token"] != nil || tr["id_token"] == nil || tr["session_state"] == nil || tr["not-before-policy"] == nil {
 			t.Errorf("token response %v: want an ID token, session_state and not-before-policy, and no refresh token (console lacks the grant)", tr)
 		}
