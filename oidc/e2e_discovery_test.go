@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/latchkey/latchkey/internal/testkit"
 )
 
 // TestDiscovery checks every realm's discovery document with go-oidc (which
@@ -181,4 +183,52 @@ func stringList(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// capabilitiesConfig has a realm whose only client uses client_credentials
+// and one whose clients enable every optional capability.
+const capabilitiesConfig = `
+server: {publicURL: "https://localhost"}
+realms:
+  - name: plain
+    clients:
+      - {clientId: svc, secret: svc-secret, grantTypes: [client_credentials]}
+  - name: full
+    clients:
+      - clientId: spa
+        public: true
+        redirectUris: ["https://spa.example.com/cb"]
+        webOrigins: ["https://spa.example.com"]
+        grantTypes: [authorization_code, refresh_token]
+      - clientId: cli
+        secret: cli-secret
+        grantTypes: [password]
+        backchannelLogoutUri: "https://cli.example.com/backchannel"
+`
+
+// TestDiscoveryListsCapabilities checks that discovery lists each optional
+// capability exactly when some client of the realm has it enabled.
+func TestDiscoveryListsCapabilities(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t, capabilitiesConfig, testkit.Options{NoMail: true})
+	for _, tc := range []struct {
+		realm string
+		on    bool
+	}{{"plain", false}, {"full", true}} {
+		t.Run(tc.realm, func(t *testing.T) {
+			iss := env.Issuer(tc.realm)
+			doc := get(t, env.Client(), iss+pDiscovery).JSON(t)
+			checks := map[string]bool{
+				"password grant":       slices.Contains(stringList(doc["grant_types_supported"]), "password"),
+				"offline_access scope": slices.Contains(stringList(doc["scopes_supported"]), "offline_access"),
+				"backchannel logout":   doc["backchannel_logout_supported"] == true && doc["backchannel_logout_session_supported"] == true,
+				"session iframe":       doc["check_session_iframe"] == iss+"/protocol/openid-connect/login-status-iframe.html",
+			}
+			for what, listed := range checks {
+				if listed != tc.on {
+					t.Errorf("%s listed = %v, want %v", what, listed, tc.on)
+				}
+			}
+		})
+	}
 }

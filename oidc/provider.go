@@ -3,7 +3,6 @@ package oidc
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -251,63 +250,6 @@ func (p *Provider) loginURL(ctx context.Context, id string) string {
 	return p.issuer(ctx) + pathLogin + "?authRequestID=" + id
 }
 
-// buildDiscovery renders the discovery document of each issuer once; they
-// change only when the realm's key algorithms change (see RefreshKeys).
-func (p *Provider) buildDiscovery(ctx context.Context) error {
-	docs := make(map[string][]byte, 2)
-	for _, iss := range []string{p.realm.Issuer, p.realm.AltIssuer} {
-		b, err := p.discoveryDocument(ctx, iss)
-		if err != nil {
-			return err
-		}
-		docs[iss] = b
-	}
-	p.discovery.Store(&docs)
-	return nil
-}
-
-// discoveryDocument renders the discovery document of one issuer: every
-// endpoint under that issuer, as Keycloak derives them from the request.
-func (p *Provider) discoveryDocument(ctx context.Context, iss string) ([]byte, error) {
-	ctx = op.ContextWithIssuer(ctx, iss)
-	d := op.CreateDiscoveryConfig(ctx, p.op, p.storage)
-	d.Issuer = iss
-	d.AuthorizationEndpoint = iss + pathAuth
-	d.TokenEndpoint = iss + pathToken
-	d.UserinfoEndpoint = iss + pathUserinfo
-	d.IntrospectionEndpoint = iss + pathIntrospect
-	d.RevocationEndpoint = iss + pathRevoke
-	d.EndSessionEndpoint = iss + pathLogout
-	d.JwksURI = iss + pathCerts
-	d.DeviceAuthorizationEndpoint = ""
-	d.CheckSessionIframe = ""
-	d.ResponseTypesSupported = []string{"code", "id_token", "token", "id_token token", "code id_token", "code token", "code id_token token"}
-	d.ResponseModesSupported = []string{"query", "fragment", "form_post"}
-	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeImplicit, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
-	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
-	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
-	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	algs := make([]string, 0, 3)
-	for _, a := range p.realm.Keys.Algorithms() {
-		algs = append(algs, string(a))
-	}
-	d.IDTokenSigningAlgValuesSupported = algs
-	d.UserinfoSigningAlgValuesSupported = nil
-	d.RequestObjectSigningAlgValuesSupported = nil
-	d.RequestParameterSupported = false
-	d.RequestURIParameterSupported = false
-	d.SubjectTypesSupported = []string{"public"}
-	b, err := json.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("encode discovery document: %w", err)
-	}
-	return b, nil
-}
-
-// discoveryOf returns the discovery document of one of the realm's issuers.
-func (p *Provider) discoveryOf(iss string) []byte { return (*p.discovery.Load())[iss] }
-
 // RefreshKeys reloads the realm's keys from storage (after a rotation) and
 // rebuilds the cached documents.
 func (p *Provider) RefreshKeys(ctx context.Context) error {
@@ -315,10 +257,6 @@ func (p *Provider) RefreshKeys(ctx context.Context) error {
 		return err
 	}
 	return p.buildDiscovery(ctx)
-}
-
-func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
-	writeCachedJSON(w, p.discoveryOf(p.realm.IssuerForPath(r.URL.Path)))
 }
 
 func (p *Provider) serveJWKS(w http.ResponseWriter, _ *http.Request) {
