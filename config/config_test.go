@@ -359,6 +359,29 @@ func TestResendIntervalZeroMeansOff(t *testing.T) {
 	}
 }
 
+// The device flow block is read from a file with its Keycloak-style
+// durations, and an unknown key in it is named.
+func TestDeviceFlowFromFile(t *testing.T) {
+	cfg, err := LoadBytes([]byte(`realms:
+  - name: a
+    deviceFlow: {lifespan: 15m, pollInterval: 3s}
+    clients: [{clientId: tv, public: true, grantTypes: ["urn:ietf:params:oauth:grant-type:device_code"]}]
+`), "yaml")
+	if err != nil {
+		t.Fatalf("LoadBytes: %v", err)
+	}
+	if got, want := cfg.Realms[0].DeviceFlow, (DeviceFlow{Lifespan: 15 * time.Minute, PollInterval: 3 * time.Second}); got != want {
+		t.Errorf("deviceFlow = %+v, want %+v", got, want)
+	}
+	if got := cfg.Realms[0].Clients[0].GrantTypes; len(got) != 1 || got[0] != GrantDeviceCode {
+		t.Errorf("grantTypes = %v, want [%s]", got, GrantDeviceCode)
+	}
+	_, err = LoadBytes([]byte("realms: [{name: a, deviceFlow: {interval: 5s}}]"), "yaml")
+	if err == nil || !strings.Contains(err.Error(), "realms[0].deviceFlow.interval") {
+		t.Errorf("unknown deviceFlow key: error %v, want one naming realms[0].deviceFlow.interval", err)
+	}
+}
+
 func TestDemo(t *testing.T) {
 	t.Setenv("LATCHKEY_SERVER_LISTEN", "127.0.0.1:9999")
 	demo, err := Demo()

@@ -24,6 +24,16 @@ const (
 	// GrantPassword is the direct access grant (Resource Owner Password
 	// Credentials), off unless a client lists it.
 	GrantPassword = "password"
+	// GrantDeviceCode is the OAuth 2.0 Device Authorization Grant (RFC 8628),
+	// spelled as the token request's grant_type.
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+)
+
+// Device flow defaults: Keycloak's "OAuth 2.0 Device Code Lifespan" and
+// "OAuth 2.0 Device Polling Interval".
+const (
+	DefaultDeviceCodeLifespan = 10 * time.Minute
+	DefaultDevicePollInterval = 5 * time.Second
 )
 
 // Signing algorithms a realm may select.
@@ -109,6 +119,9 @@ func (r *Realm) applyDefaults() {
 	if ml.RevealUnknownUsers == nil {
 		ml.RevealUnknownUsers = ptr(true)
 	}
+
+	setDefault(&r.DeviceFlow.Lifespan, DefaultDeviceCodeLifespan)
+	setDefault(&r.DeviceFlow.PollInterval, DefaultDevicePollInterval)
 
 	bf := &r.BruteForce
 	if bf.Enabled == nil {

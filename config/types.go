@@ -97,6 +97,7 @@ type Realm struct {
 	SigningAlgorithm string          `mapstructure:"signingAlgorithm"`
 	Tokens           Tokens          `mapstructure:"tokens"`
 	MagicLink        MagicLink       `mapstructure:"magicLink"`
+	DeviceFlow       DeviceFlow      `mapstructure:"deviceFlow"`
 	BruteForce       BruteForce      `mapstructure:"bruteForce"`
 	RateLimits       RateLimits      `mapstructure:"rateLimits"`
 	PasswordPolicy   PasswordPolicy  `mapstructure:"passwordPolicy"`
@@ -146,6 +147,18 @@ type MagicLink struct {
 	// resendIntervalSet records that the file wrote resendInterval explicitly,
 	// so that an explicit 0 ("off") survives ApplyDefaults.
 	resendIntervalSet bool
+}
+
+// DeviceFlow tunes the OAuth 2.0 Device Authorization Grant (RFC 8628) of
+// the realm's clients that list it in grantTypes.
+type DeviceFlow struct {
+	// Lifespan is how long a device code and its user code stay usable
+	// (Keycloak's "OAuth 2.0 Device Code Lifespan", default 10m).
+	Lifespan time.Duration `mapstructure:"lifespan"`
+	// PollInterval is the minimum time between two polls of the token
+	// endpoint, in whole seconds (Keycloak's "OAuth 2.0 Device Polling
+	// Interval", default 5s); each slow_down adds 5 s for that grant.
+	PollInterval time.Duration `mapstructure:"pollInterval"`
 }
 
 // BruteForce is Keycloak's brute-force detector model.

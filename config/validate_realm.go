@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/latchkey/latchkey/internal/crypto/password"
 )
@@ -39,6 +40,16 @@ func (r *Realm) validate(key string, p *problems) {
 	}
 	if ml.ResendInterval < 0 {
 		p.add(mk+"resendInterval", "must not be negative (0 turns it off), got %s", ml.ResendInterval)
+	}
+
+	df, dk := r.DeviceFlow, key+".deviceFlow."
+	positive(df.Lifespan, dk+"lifespan", p)
+	switch iv := df.PollInterval; {
+	case iv < time.Second || iv%time.Second != 0:
+		// The interval travels as whole seconds (RFC 8628 §3.2).
+		p.add(dk+"pollInterval", "must be a whole number of seconds, at least 1s, got %s", iv)
+	case df.Lifespan > 0 && iv >= df.Lifespan:
+		p.add(dk+"pollInterval", "%s is not shorter than deviceFlow.lifespan (%s)", iv, df.Lifespan)
 	}
 
 	bf, bk := r.BruteForce, key+".bruteForce."
@@ -109,7 +120,7 @@ func (m MailTemplates) validate(key string, p *problems) {
 // tokens for its access tokens, so config refuses them.
 var ReservedClientIDs = []string{"latchkey-api", "latchkey-link"}
 
-var knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantImplicit, GrantPassword}
+var knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantImplicit, GrantPassword, GrantDeviceCode}
 
 func (c *Client) validate(key string, p *problems) {
 	if strings.TrimSpace(c.ClientID) == "" {

@@ -54,6 +54,16 @@ func TestValidateAcceptsValidConfigs(t *testing.T) {
 		{"web origins + and *", func(c *Config) { c.Realms[0].Clients[0].WebOrigins = []string{"+", "*"} }},
 		{"tls files", func(c *Config) { c.Server.TLS = TLS{Mode: TLSFiles, CertFile: "c.pem", KeyFile: "k.pem"} }},
 		{"realm smtp override", func(c *Config) { c.Realms[0].SMTP = SMTP{From: "Acme <a@acme.example>"} }},
+		{"device-only public client without redirect URIs", func(c *Config) {
+			c.Realms[0].Clients = append(c.Realms[0].Clients,
+				Client{ClientID: "tv", Public: true, GrantTypes: []string{GrantDeviceCode, GrantRefreshToken}})
+		}},
+		{"device grant on a confidential client", func(c *Config) {
+			c.Realms[0].Clients[1].GrantTypes = append(c.Realms[0].Clients[1].GrantTypes, GrantDeviceCode)
+		}},
+		{"device flow tuned", func(c *Config) {
+			c.Realms[0].DeviceFlow = DeviceFlow{Lifespan: 30 * time.Second, PollInterval: time.Second}
+		}},
 		{"brute force disabled", func(c *Config) {
 			c.Realms[0].BruteForce = BruteForce{Enabled: ptr(false), FailureFactor: -1}
 		}},
@@ -136,6 +146,18 @@ func TestValidateNamesTheKey(t *testing.T) {
 			"realms[0].clients[0].postLogoutRedirectUris[0]", "absolute"},
 		{"origin with path", func(c *Config) { c.Realms[0].Clients[0].WebOrigins[0] = "https://a.example/app" },
 			"realms[0].clients[0].webOrigins[0]", "not an origin"},
+		{"device grant misspelt", func(c *Config) {
+			c.Realms[0].Clients[0].GrantTypes = []string{GrantAuthorizationCode, "device_code"}
+		}, "realms[0].clients[0].grantTypes[1]", `"device_code" is not one of`},
+		{"device lifespan", func(c *Config) { c.Realms[0].DeviceFlow.Lifespan = -time.Minute },
+			"realms[0].deviceFlow.lifespan", "positive"},
+		{"device poll interval fraction", func(c *Config) { c.Realms[0].DeviceFlow.PollInterval = 1500 * time.Millisecond },
+			"realms[0].deviceFlow.pollInterval", "whole number of seconds"},
+		{"device poll interval below a second", func(c *Config) { c.Realms[0].DeviceFlow.PollInterval = 500 * time.Millisecond },
+			"realms[0].deviceFlow.pollInterval", "at least 1s"},
+		{"device poll interval not below lifespan", func(c *Config) {
+			c.Realms[0].DeviceFlow = DeviceFlow{Lifespan: time.Minute, PollInterval: time.Minute}
+		}, "realms[0].deviceFlow.pollInterval", "not shorter than deviceFlow.lifespan"},
 		{"grant type", func(c *Config) {
 			c.Realms[0].Clients[1].GrantTypes = []string{GrantClientCredentials, "urn:example:unknown"}
 		},
@@ -244,6 +266,8 @@ func TestApplyDefaults(t *testing.T) {
 		{"confirmPage", *r.MagicLink.ConfirmPage, true},
 		{"bruteForce", *r.BruteForce.Enabled, true},
 		{"smtp timeout", c.SMTP.Timeout, 10 * time.Second},
+		{"device code lifespan", r.DeviceFlow.Lifespan, 10 * time.Minute},
+		{"device poll interval", r.DeviceFlow.PollInterval, 5 * time.Second},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {

@@ -70,6 +70,9 @@ type payload struct {
 	CodeChallengeMethod string   `json:"codeChallengeMethod,omitempty"`
 	AllowMissingPKCE    bool     `json:"allowMissingPkce,omitempty"`
 	ResetPassword       bool     `json:"resetPassword,omitempty"`
+	// DeviceRequest is the device grant a link from that grant's login page
+	// approves (oidc.AuthParams.DeviceRequestID).
+	DeviceRequest string `json:"deviceRequest,omitempty"`
 }
 
 // newPayload is the payload of a link for s, whose user's stored address is
@@ -80,7 +83,7 @@ func newPayload(s spec, email string) payload {
 		Email: email, ClientID: p.ClientID, RedirectURI: p.RedirectURI, Scopes: p.Scopes,
 		ResponseType: p.ResponseType, ResponseMode: p.ResponseMode, State: p.State, Nonce: p.Nonce,
 		CodeChallenge: p.CodeChallenge, CodeChallengeMethod: p.CodeChallengeMethod,
-		AllowMissingPKCE: p.AllowMissingPKCE, ResetPassword: s.resetPassword,
+		AllowMissingPKCE: p.AllowMissingPKCE, ResetPassword: s.resetPassword, DeviceRequest: p.DeviceRequestID,
 	}
 }
 
@@ -90,6 +93,7 @@ func (p payload) params() oidc.AuthParams {
 		ClientID: p.ClientID, RedirectURI: p.RedirectURI, Scopes: p.Scopes, ResponseType: p.ResponseType,
 		ResponseMode: p.ResponseMode, State: p.State, Nonce: p.Nonce, CodeChallenge: p.CodeChallenge,
 		CodeChallengeMethod: p.CodeChallengeMethod, AllowMissingPKCE: p.AllowMissingPKCE,
+		DeviceRequestID: p.DeviceRequest,
 	}
 }
 

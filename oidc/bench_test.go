@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/server"
@@ -22,20 +23,27 @@ const benchPublicURL = "https://latchkey.test"
 // so that the numbers measure the server rather than the test log buffer.
 func benchServer(b *testing.B) http.Handler {
 	b.Helper()
-	cfg, err := config.LoadBytes([]byte(e2eConfig), "yaml")
+	return benchServerWith(b, e2eConfig, nil)
+}
+
+// benchServerWith is benchServer for another config and, when now is set,
+// that clock for the server and its store.
+func benchServerWith(b *testing.B, yamlConfig string, now func() time.Time) http.Handler {
+	b.Helper()
+	cfg, err := config.LoadBytes([]byte(yamlConfig), "yaml")
 	if err != nil {
 		b.Fatalf("load config: %v", err)
 	}
 	cfg.Server.PublicURL = benchPublicURL
 	cfg.Storage.Path = b.TempDir() + "/bench.db"
-	store, err := bboltstore.Open(cfg.Storage.Path, bboltstore.Options{})
+	store, err := bboltstore.Open(cfg.Storage.Path, bboltstore.Options{Now: now})
 	if err != nil {
 		b.Fatalf("open store: %v", err)
 	}
 	b.Cleanup(func() { store.Close() })
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	slog.SetDefault(logger) // zitadel/oidc logs each registered route through slog.Default
-	srv, err := server.New(context.Background(), cfg, store, server.Options{Logger: logger})
+	srv, err := server.New(context.Background(), cfg, store, server.Options{Logger: logger, Now: now})
 	if err != nil {
 		b.Fatalf("build server: %v", err)
 	}

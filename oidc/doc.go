@@ -15,7 +15,9 @@
 //
 // One file per flow: authorize.go (the authorization endpoint), code.go
 // (code exchange), refresh.go (refresh-token rotation), clientcredentials.go,
-// userinfo.go, introspect.go, revoke.go and logout.go (RP-initiated logout),
+// userinfo.go, introspect.go, revoke.go, logout.go (RP-initiated logout) and
+// device.go (the device authorization grant, RFC 8628, whose verification
+// page is device_page.go),
 // over idtoken.go (ID tokens) and tokenresponse.go (the token endpoint's
 // Keycloak-shaped answer). Around them: provider.go (Providers, Options,
 // discovery, routes), server.go (the library's server with those flows

@@ -112,3 +112,53 @@ func TestBrowserLogin(t *testing.T) {
 		redeem(t, waitCode(t, "browser-2"), verifier)
 	})
 }
+
+// TestBrowserDeviceFlow approves a device in headless Chromium: the browser
+// opens verification_uri_complete, continues with the prefilled code,
+// presses Yes, signs in on the login page and lands on the "device
+// connected" page; the device's next poll gets the tokens.
+func TestBrowserDeviceFlow(t *testing.T) {
+	t.Parallel()
+	ctx := browser.New(t)
+	env := newDeviceEnv(t)
+	da := startDevice(t, env, "tvland", "tv", "", "openid email")
+	wantOAuthError(t, "poll before approval", poll(t, env, "tvland", "tv", "", da.DeviceCode), "authorization_pending")
+
+	steps, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	fail := func(what string, err error) {
+		t.Helper()
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+		t.Fatalf("%s: %v (browser at %s:\n%s)\nlogs:\n%s", what, err, loc, body, env.Logs.String())
+	}
+	if err := chromedp.Do(steps, chromedp.Navigate(da.VerificationURIComplete), chromedp.WaitVisible(chromedp.ID("user_code"))); err != nil {
+		fail("open verification_uri_complete", err)
+	}
+	if prefilled, err := chromedp.Run(steps, chromedp.Value(chromedp.ID("user_code"))); err != nil || prefilled != da.UserCode {
+		t.Errorf("code field prefilled with %q (%v), want %q", prefilled, err, da.UserCode)
+	}
+	if err := chromedp.Do(steps, chromedp.Click(chromedp.ID("submit-code")), chromedp.WaitVisible(chromedp.ID("approve"))); err != nil {
+		fail("continue with the prefilled code", err)
+	}
+	if text, err := chromedp.Run(steps, chromedp.Text(chromedp.CSS("main"))); err != nil ||
+		!strings.Contains(text, "Living Room TV") || !strings.Contains(text, da.UserCode) {
+		t.Errorf("approval page text %q (%v), want the client's name and the code", text, err)
+	}
+	err := chromedp.Do(steps,
+		chromedp.Click(chromedp.ID("approve")),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "alice@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), alicePassword),
+		chromedp.Click(chromedp.CSS(`button[name="action"][value="password"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Device connected"]`)),
+	)
+	if err != nil {
+		fail("approve and sign in", err)
+	}
+	env.Clock.Advance(2 * time.Second) // the device's next poll, one interval later
+	tr := tokenOf(t, poll(t, env, "tvland", "tv", "", da.DeviceCode))
+	if c := env.VerifyJWT(t, "tvland", tr["access_token"].(string)); c["email"] != "alice@example.com" {
+		t.Errorf("access token email = %v, want alice@example.com", c["email"])
+	}
+}

@@ -20,7 +20,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.URL.Query().Get("authRequestID")
 	a, err := p.realm.Store.GetAuthRequest(ctx, p.realm.Name, id)
-	if err != nil || a.Done {
+	if err != nil || a.Done || a.Denied {
 		p.renderExpiredLogin(w, r)
 		return
 	}
@@ -140,6 +140,10 @@ func (p *Provider) sendLoginLink(w http.ResponseWriter, r *http.Request, a stora
 	params := AuthParams{ClientID: a.ClientID, RedirectURI: a.RedirectURI, Scopes: a.Scopes, ResponseType: a.ResponseType,
 		ResponseMode: a.ResponseMode, State: a.State, Nonce: a.Nonce, CodeChallenge: a.CodeChallenge,
 		CodeChallengeMethod: a.CodeChallengeMethod}
+	if a.Device {
+		// The link approves this very grant; the device waits for it.
+		params = AuthParams{ClientID: a.ClientID, Scopes: a.Scopes, DeviceRequestID: a.ID}
+	}
 	if err := p.loginLinks().SendLoginLink(r.Context(), p.realm, email, params); err != nil {
 		p.opts.Logger.WarnContext(r.Context(), "send sign-in link from login page", "realm", p.realm.Name, "error", err)
 	}

@@ -26,6 +26,11 @@ type AuthParams struct {
 	// rather than the client itself (the magic-link API, whose documented
 	// requests carry no PKCE); the authorization endpoint never sets it.
 	AllowMissingPKCE bool
+	// DeviceRequestID names the device grant (RFC 8628) this sign-in
+	// approves, for a link sent from that grant's login page. Such params
+	// carry no redirect URI or response type: Complete approves the grant
+	// and the device polls for its tokens.
+	DeviceRequestID string
 }
 
 // Reasons ValidateParams rejects a request. Callers map them to their wire format.
@@ -36,6 +41,8 @@ var (
 	ErrOpenIDScopeRequired = errors.New("scope must include openid")
 	ErrNonceRequired       = errors.New("nonce is required when an ID token is returned from the authorization endpoint")
 	ErrPKCE                = errors.New("invalid PKCE parameters")
+	// ErrDeviceGrant means the client is not (or no longer) allowed the device grant.
+	ErrDeviceGrant = errors.New("client is not allowed the device authorization grant")
 )
 
 // ResponseModes Latchkey supports.
@@ -55,6 +62,12 @@ func (p *Provider) ValidateParams(ap *AuthParams) error {
 	c, ok := p.realm.Client(ap.ClientID)
 	if !ok {
 		return ErrUnknownClient
+	}
+	if ap.DeviceRequestID != "" {
+		if !c.AllowsGrant(realm.GrantDeviceCode) {
+			return ErrDeviceGrant
+		}
+		return nil
 	}
 	if ap.RedirectURI == "" || !c.MatchRedirectURI(ap.RedirectURI) {
 		return ErrRedirectURI

@@ -160,7 +160,7 @@ func newProvider(ctx context.Context, r *realm.Realm, set *Providers) (*Provider
 		Authorization: op.NewEndpoint(pathAuth), Token: op.NewEndpoint(pathToken),
 		Introspection: op.NewEndpoint(pathIntrospect), Userinfo: op.NewEndpoint(pathUserinfo),
 		Revocation: op.NewEndpoint(pathRevoke), EndSession: op.NewEndpoint(pathLogout),
-		JwksURI: op.NewEndpoint(pathCerts),
+		JwksURI: op.NewEndpoint(pathCerts), DeviceAuthorization: op.NewEndpoint(pathDeviceAuth),
 	}
 	p.server = &server{LegacyServer: op.NewLegacyServer(p.op, endpoints), p: p}
 	p.handler = p.formPostErrors(op.RegisterLegacyServer(p.server, p.authorizeCallback, op.WithServerCORSOptions(p.corsOptions())))
@@ -290,6 +290,7 @@ func (ps *Providers) Mount(r *mux.Router) {
 		sub.HandleFunc(pathLogin, ps.withProvider((*Provider).serveLogin)).Methods(http.MethodGet, http.MethodPost).Name("login")
 		sub.HandleFunc(pathLoggedOut, ps.withProvider((*Provider).serveLoggedOut)).Methods(http.MethodGet).Name("logged-out")
 		sub.HandleFunc(pathLogoutConfirm, ps.withProvider((*Provider).serveLogoutConfirm)).Methods(http.MethodGet, http.MethodPost).Name("logout-confirm")
+		sub.HandleFunc(pathDevice, ps.withProvider((*Provider).serveDevice)).Methods(http.MethodGet, http.MethodPost).Name("device")
 		ps.mountKeycloakJS(sub)
 		strip := strings.TrimSuffix(prefix, "/{realm}") + "/"
 		protocol := ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
@@ -310,6 +311,14 @@ func (ps *Providers) Mount(r *mux.Router) {
 			}
 			protocol(w, r)
 		})).Name("logout")
+		// The device authorization endpoint spends the per-IP budget first:
+		// each call stores a grant.
+		sub.Handle(pathDeviceAuth, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
+			if p.deviceAuthLimited(w, r) {
+				return
+			}
+			protocol(w, r)
+		})).Name("device-auth")
 		// The direct access grant is ours; every other grant is the library's.
 		sub.Handle(pathToken, ps.withProvider(func(p *Provider, w http.ResponseWriter, r *http.Request) {
 			if ps.tooLarge(w, r) {

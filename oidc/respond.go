@@ -21,7 +21,25 @@ import (
 // authorization request for params and writes the response the authorization
 // endpoint would have written — code, tokens or both, by query, fragment or
 // form_post. params must have passed ValidateParams.
+//
+// When params name a device grant (DeviceRequestID, from the login page of
+// that grant), Complete approves it instead and shows the "device connected"
+// page; a grant that can no longer be approved gets a page saying so.
 func (p *Provider) Complete(w http.ResponseWriter, r *http.Request, params AuthParams, user storage.User, sess storage.Session) error {
+	if params.DeviceRequestID != "" {
+		a, err := p.approveDevice(r.Context(), params.DeviceRequestID, params.ClientID, user, sess)
+		switch {
+		case errors.Is(err, errDeviceSettled), errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired):
+			ui.Render(w, p.opts.Proxies.IsHTTPS(r), http.StatusBadRequest, "info.html", ui.Page{
+				Title: "Device not connected", Heading: "This device sign-in has ended", RealmName: p.realm.DisplayName,
+				Message: "The code from your device expired or was already used. Start again on the device."})
+			return nil
+		case err != nil:
+			return fmt.Errorf("approve device grant: %w", err)
+		}
+		p.renderDeviceConnected(w, r, a)
+		return nil
+	}
 	now := p.realm.Now()
 	a := storage.AuthRequest{
 		Realm: p.realm.Name, ID: newSecret(18), ClientID: params.ClientID, RedirectURI: params.RedirectURI,
@@ -60,8 +78,14 @@ func (p *Provider) authorizeCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // respond builds the authorization response of a completed request, then
-// writes it.
+// writes it. A device grant has no redirect URI and never yields a code: its
+// login ends on the "device connected" page, and the device polls for the
+// tokens.
 func (p *Provider) respond(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) error {
+	if a.Device {
+		p.renderDeviceConnected(w, r, a)
+		return nil
+	}
 	resp, err := p.authResponse(r.Context(), a)
 	if err != nil {
 		return err
@@ -82,6 +106,9 @@ type authResponse struct {
 // response types with a code the request stays stored until the code is
 // exchanged; otherwise it is deleted now.
 func (p *Provider) authResponse(ctx context.Context, a storage.AuthRequest) (authResponse, error) {
+	if a.Device {
+		return authResponse{}, errors.New("a device grant has no authorization response")
+	}
 	iss := p.issuer(ctx)
 	ctx = op.ContextWithIssuer(ctx, iss)
 	c, ok := p.realm.Client(a.ClientID)

@@ -11,7 +11,7 @@ import (
 // server is the library's LegacyServer with the methods where Latchkey
 // behaves like Keycloak overridden. Each flow lives in the file named for it:
 // authorize.go, code.go, refresh.go, clientcredentials.go, userinfo.go,
-// introspect.go, revoke.go and logout.go.
+// introspect.go, revoke.go, logout.go and device.go.
 type server struct {
 	*op.LegacyServer
 	p *Provider

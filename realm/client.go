@@ -22,6 +22,8 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantImplicit          = "implicit"
 	GrantPassword          = "password"
+	// GrantDeviceCode is the OAuth 2.0 Device Authorization Grant (RFC 8628).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Client is an OIDC client of a realm.

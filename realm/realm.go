@@ -54,6 +54,14 @@ type MagicLinkPolicy struct {
 	RevealUnknownUsers bool
 }
 
+// DeviceFlowPolicy configures the device authorization grant (RFC 8628).
+type DeviceFlowPolicy struct {
+	// Lifespan is how long a device code and its user code stay usable.
+	Lifespan time.Duration
+	// PollInterval is the initial minimum time between two polls.
+	PollInterval time.Duration
+}
+
 // BruteForcePolicy is Keycloak's brute-force detector configuration.
 type BruteForcePolicy struct {
 	Enabled          bool
@@ -126,6 +134,7 @@ type Realm struct {
 	SSLRequired    string
 	Lifetimes      Lifetimes
 	MagicLink      MagicLinkPolicy
+	DeviceFlow     DeviceFlowPolicy
 	BruteForce     BruteForcePolicy
 	RateLimits     RateLimits
 	MinPasswordLen int

@@ -115,6 +115,7 @@ func newRealm(cfg *config.Config, rc config.Realm, base string, store storage.St
 			ResendInterval:     rc.MagicLink.ResendInterval,
 			RevealUnknownUsers: rc.MagicLink.RevealUnknownUsers == nil || *rc.MagicLink.RevealUnknownUsers,
 		},
+		DeviceFlow: DeviceFlowPolicy{Lifespan: rc.DeviceFlow.Lifespan, PollInterval: rc.DeviceFlow.PollInterval},
 		BruteForce: BruteForcePolicy{
 			Enabled:       rc.BruteForce.Enabled == nil || *rc.BruteForce.Enabled,
 			FailureFactor: rc.BruteForce.FailureFactor, WaitIncrement: rc.BruteForce.WaitIncrement,

@@ -70,6 +70,7 @@ func TestBuildSettings(t *testing.T) {
 		{"AccountLimiter is nil (unlimited)", r.AccountLimiter == nil, true},
 		{"MinPasswordLen", r.MinPasswordLen, 8},
 		{"APIToken lifetime", r.Lifetimes.APIToken, time.Hour},
+		{"DeviceFlow defaults", r.DeviceFlow, realm.DeviceFlowPolicy{Lifespan: 10 * time.Minute, PollInterval: 5 * time.Second}},
 		{"clients in config order", len(r.Clients()), 6},
 		{"active key algorithm", string(r.Keys.Active().Algorithm), "EdDSA"},
 		{"token issuer", r.Tokens.Issuer, r.Issuer},

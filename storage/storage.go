@@ -195,6 +195,17 @@ type AuthRequest struct {
 	Done                bool
 	CreatedAt           time.Time
 	ExpiresAt           time.Time
+	// Device marks a device authorization grant (RFC 8628): it has no
+	// redirect URI, the user approves it on the verification page and the
+	// device polls the token endpoint. It never yields an authorization code.
+	Device bool
+	// Denied is set when the user refused a device authorization.
+	Denied bool
+	// PollInterval is the device grant's current minimum time between polls;
+	// it grows by 5 s with each slow_down answer (RFC 8628 §3.5).
+	PollInterval time.Duration
+	// LastPolledAt is when the device last polled the token endpoint (zero: never).
+	LastPolledAt time.Time
 }
 
 // AuthRequests stores authorization requests.

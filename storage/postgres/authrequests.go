@@ -13,17 +13,20 @@ import (
 
 const authRequestColumns = `realm, id, client_id, redirect_uri, scopes, response_type, response_mode, state,
 	nonce, code_challenge, code_challenge_method, prompt, max_age, login_hint, user_id, session_id,
-	auth_time, amr, done, created_at, expires_at`
+	auth_time, amr, done, created_at, expires_at, device, denied, poll_interval_ns, last_polled_at`
 
 func scanAuthRequest(row pgx.Row) (storage.AuthRequest, error) {
 	var (
 		a                         storage.AuthRequest
 		maxAge                    *int64
 		authTime, created, expiry *time.Time
+		lastPolled                *time.Time
+		pollInterval              int64
 	)
 	err := row.Scan(&a.Realm, &a.ID, &a.ClientID, &a.RedirectURI, &a.Scopes, &a.ResponseType, &a.ResponseMode,
 		&a.State, &a.Nonce, &a.CodeChallenge, &a.CodeChallengeMethod, &a.Prompt, &maxAge, &a.LoginHint,
-		&a.UserID, &a.SessionID, &authTime, &a.AMR, &a.Done, &created, &expiry)
+		&a.UserID, &a.SessionID, &authTime, &a.AMR, &a.Done, &created, &expiry,
+		&a.Device, &a.Denied, &pollInterval, &lastPolled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.AuthRequest{}, storage.ErrNotFound
 	}
@@ -35,6 +38,7 @@ func scanAuthRequest(row pgx.Row) (storage.AuthRequest, error) {
 		a.MaxAge = &v
 	}
 	a.AuthTime, a.CreatedAt, a.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expiry)
+	a.PollInterval, a.LastPolledAt = time.Duration(pollInterval), fromTS(lastPolled)
 	return a, nil
 }
 
@@ -47,7 +51,8 @@ func authRequestArgs(a storage.AuthRequest) []any {
 	}
 	return []any{a.Realm, a.ID, a.ClientID, a.RedirectURI, a.Scopes, a.ResponseType, a.ResponseMode, a.State,
 		a.Nonce, a.CodeChallenge, a.CodeChallengeMethod, a.Prompt, maxAge, a.LoginHint, a.UserID, a.SessionID,
-		ts(a.AuthTime), a.AMR, a.Done, ts(a.CreatedAt), ts(a.ExpiresAt)}
+		ts(a.AuthTime), a.AMR, a.Done, ts(a.CreatedAt), ts(a.ExpiresAt),
+		a.Device, a.Denied, int64(a.PollInterval), ts(a.LastPolledAt)}
 }
 
 // CreateAuthRequest stores a new request; ErrAlreadyExists on a duplicate ID.
@@ -57,7 +62,8 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) er
 			return errInvalidID
 		}
 		_, err := q.Exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`) VALUES
-			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+			$22, $23, $24, $25)`,
 			authRequestArgs(a)...)
 		if _, ok := uniqueViolation(err); ok {
 			return storage.ErrAlreadyExists
@@ -120,7 +126,8 @@ func (s *Store) UpdateAuthRequest(ctx context.Context, realm, id string, fn func
 		_, err = tx.Exec(ctx, `UPDATE auth_requests SET client_id = $3, redirect_uri = $4, scopes = $5,
 				response_type = $6, response_mode = $7, state = $8, nonce = $9, code_challenge = $10,
 				code_challenge_method = $11, prompt = $12, max_age = $13, login_hint = $14, user_id = $15,
-				session_id = $16, auth_time = $17, amr = $18, done = $19, created_at = $20, expires_at = $21
+				session_id = $16, auth_time = $17, amr = $18, done = $19, created_at = $20, expires_at = $21,
+				device = $22, denied = $23, poll_interval_ns = $24, last_polled_at = $25
 			WHERE realm = $1 AND id = $2`, authRequestArgs(a)...)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -64,6 +65,8 @@ func testAuthRequests(t *testing.T, h harness) {
 	got, _ = s.GetAuthRequest(ctx, "a", "ar1")
 	equal(t, "GetAuthRequest after failed update", got, done)
 
+	testDeviceAuthRequest(t, s, now)
+
 	expired := newAuthRequest("a", "ar-old", now.Add(-time.Hour), 10*time.Minute)
 	mustOK(t, "CreateAuthRequest expired", s.CreateAuthRequest(ctx, expired))
 	tests := []struct {
@@ -90,3 +93,56 @@ func testAuthRequests(t *testing.T, h harness) {
 }
 
 func keepAuthRequest(a storage.AuthRequest) (storage.AuthRequest, error) { return a, nil }
+
+// testDeviceAuthRequest checks the fields of a device authorization grant
+// (RFC 8628): they round-trip, and concurrent updaters of one request are
+// serialised, so that every poll's interval change is kept.
+func testDeviceAuthRequest(t *testing.T, s storage.Store, now time.Time) {
+	t.Helper()
+	d := storage.AuthRequest{
+		Realm: "a", ID: "dev1", ClientID: "tv", Scopes: []string{"openid"}, Device: true,
+		PollInterval: 5 * time.Second, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+	}
+	mustOK(t, "CreateAuthRequest device", s.CreateAuthRequest(ctx, d))
+	got, err := s.GetAuthRequest(ctx, "a", "dev1")
+	wantErr(t, "GetAuthRequest device", err, nil)
+	equal(t, "GetAuthRequest device", got, d)
+	if !got.LastPolledAt.IsZero() || got.Denied {
+		t.Errorf("new device request: LastPolledAt %v Denied %v, want zero and false", got.LastPolledAt, got.Denied)
+	}
+
+	polled := now.Add(1500 * time.Millisecond)
+	upd, err := s.UpdateAuthRequest(ctx, "a", "dev1", func(x storage.AuthRequest) (storage.AuthRequest, error) {
+		x.LastPolledAt, x.PollInterval, x.Denied = polled, x.PollInterval+5*time.Second+time.Microsecond, true
+		return x, nil
+	})
+	wantErr(t, "UpdateAuthRequest device", err, nil)
+	got, _ = s.GetAuthRequest(ctx, "a", "dev1")
+	equal(t, "GetAuthRequest device after update", got, upd)
+	if got.PollInterval != 10*time.Second+time.Microsecond || !got.LastPolledAt.Equal(polled) || !got.Denied {
+		t.Errorf("after update: PollInterval %v LastPolledAt %v Denied %v, want 10.000001s %v true",
+			got.PollInterval, got.LastPolledAt, got.Denied, polled)
+	}
+
+	const n = 8
+	c := d
+	c.ID = "dev2"
+	mustOK(t, "CreateAuthRequest device 2", s.CreateAuthRequest(ctx, c))
+	errs := parallel(n, func(i int) error {
+		_, err := s.UpdateAuthRequest(ctx, "a", "dev2", func(x storage.AuthRequest) (storage.AuthRequest, error) {
+			x.PollInterval += 5 * time.Second
+			return x, nil
+		})
+		if err != nil {
+			return fmt.Errorf("updater %d: %w", i, err)
+		}
+		return nil
+	})
+	for _, err := range errs {
+		wantErr(t, "concurrent UpdateAuthRequest", err, nil)
+	}
+	got, _ = s.GetAuthRequest(ctx, "a", "dev2")
+	if want := d.PollInterval + n*5*time.Second; got.PollInterval != want {
+		t.Errorf("after %d concurrent +5s updates: PollInterval %v, want %v (an update was lost)", n, got.PollInterval, want)
+	}
+}

@@ -131,7 +131,9 @@ func PageHeaders(w http.ResponseWriter, secure bool, scriptHashes []string, form
 	}
 	form := "'self'"
 	for _, t := range formTargets {
-		form += " " + t
+		if t != "" { // a request without a redirect URI (device flow) adds none
+			form += " " + t
+		}
 	}
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; script-src "+
 		script+"; form-action "+form+"; frame-ancestors 'none'; base-uri 'none'")

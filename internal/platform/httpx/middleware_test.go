@@ -219,6 +219,8 @@ func TestPageHeaders(t *testing.T) {
 			base + "script-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'", "max-age=31536000"},
 		{"one script, one target", true, []string{"sha256-abc="}, []string{"https://app.example.com"},
 			base + "script-src 'sha256-abc='; form-action 'self' https://app.example.com; frame-ancestors 'none'; base-uri 'none'", "max-age=31536000"},
+		{"empty target (no redirect URI) adds nothing", false, nil, []string{""},
+			base + "script-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'", ""},
 		{"two scripts, two targets", false, []string{"sha256-a=", "sha256-b="}, []string{"https://a.example", "com.example.app:"},
 			base + "script-src 'sha256-a=' 'sha256-b='; form-action 'self' https://a.example com.example.app:; frame-ancestors 'none'; base-uri 'none'", ""},
 	}

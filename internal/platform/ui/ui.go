@@ -1,6 +1,6 @@
 // Package ui renders Latchkey's HTML pages (login, magic-link confirmation,
-// set-password, logout confirmation, form_post responses, friendly error
-// pages) from embedded html/template files. Pages work without JavaScript; the only script is the
+// set-password, logout confirmation, device code entry and approval,
+// form_post responses, friendly error pages) from embedded html/template files. Pages work without JavaScript; the only script is the
 // form_post auto-submit, allowed by its CSP hash.
 package ui
 
@@ -45,6 +45,10 @@ type Page struct {
 	LinkText  string
 	ShowLink  bool // login page: offer "email me a sign-in link"
 	MinLength int
+	// UserCode is the device flow's user code, prefilled or carried along.
+	UserCode string
+	// Items is a list shown on the page (what a device asks access to).
+	Items []string
 	// FormTargets are extra CSP form-action sources. Browsers apply
 	// form-action to the whole redirect chain of a form submission, so a form
 	// whose answer redirects to a client (login, magic-link confirmation)

@@ -18,7 +18,7 @@ import (
 const xss = `"><script>alert(1)</script><img src=x onerror=alert(2)>`
 
 func TestRenderPages(t *testing.T) {
-	for _, name := range []string{"login.html", "info.html", "confirm.html", "set_password.html"} {
+	for _, name := range []string{"login.html", "info.html", "confirm.html", "set_password.html", "device.html", "device_confirm.html"} {
 		t.Run(name, func(t *testing.T) {
 			w := httptest.NewRecorder()
 			ui.Render(w, true, http.StatusUnauthorized, name, ui.Page{
@@ -70,6 +70,8 @@ func TestRenderEscapes(t *testing.T) {
 		{"hidden fields", "confirm.html", ui.Page{Fields: map[string]string{xss: xss}, Email: xss}, []string{`"><script>`, "<img"}},
 		{"javascript link", "info.html", ui.Page{Link: "javascript:alert(1)", LinkText: "x"}, []string{"javascript:"}},
 		{"javascript action", "login.html", ui.Page{Action: "javascript:alert(1)"}, []string{"javascript:"}},
+		{"user code and scopes", "device_confirm.html", ui.Page{UserCode: xss, Items: []string{xss}, Message: xss}, []string{`"><script>`, "<img", "<script>"}},
+		{"prefilled user code", "device.html", ui.Page{UserCode: xss}, []string{`"><script>`, "<img"}},
 		{"data action", "set_password.html", ui.Page{Action: "data:text/html,<script>alert(1)</script>"}, []string{"data:text/html", "<script>"}},
 	}
 	for _, tt := range tests {
