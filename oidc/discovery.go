@@ -18,6 +18,7 @@ import (
 // party never tries what no client may use.
 type capabilities struct {
 	password          bool // the direct access grant
+	device            bool // the device authorization grant
 	offline           bool // offline_access: some client has the refresh_token grant
 	backchannelLogout bool // some client has a backchannelLogoutUri
 	sessionIframe     bool // some client has webOrigins (only they may frame the status iframe)
@@ -27,6 +28,7 @@ func (p *Provider) capabilities() capabilities {
 	var caps capabilities
 	for _, c := range p.realm.Clients() {
 		caps.password = caps.password || c.AllowsGrant(realm.GrantPassword)
+		caps.device = caps.device || c.AllowsGrant(realm.GrantDeviceCode)
 		caps.offline = caps.offline || c.AllowsGrant(realm.GrantRefreshToken)
 		caps.backchannelLogout = caps.backchannelLogout || c.BackchannelLogoutURI != ""
 		caps.sessionIframe = caps.sessionIframe || len(c.WebOrigins) > 0
@@ -64,6 +66,9 @@ func (p *Provider) discoveryDocument(ctx context.Context, iss string) ([]byte, e
 	d.JwksURI = iss + pathCerts
 	caps := p.capabilities()
 	d.DeviceAuthorizationEndpoint = ""
+	if caps.device {
+		d.DeviceAuthorizationEndpoint = iss + pathDeviceAuth
+	}
 	d.CheckSessionIframe = ""
 	if caps.sessionIframe {
 		d.CheckSessionIframe = iss + pathLoginStatusIframe
@@ -75,6 +80,9 @@ func (p *Provider) discoveryDocument(ctx context.Context, iss string) ([]byte, e
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeImplicit, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	if caps.password {
 		d.GrantTypesSupported = append(d.GrantTypesSupported, oidc.GrantType(realm.GrantPassword))
+	}
+	if caps.device {
+		d.GrantTypesSupported = append(d.GrantTypesSupported, oidc.GrantTypeDeviceCode)
 	}
 	if !caps.offline {
 		d.ScopesSupported = slices.DeleteFunc(d.ScopesSupported, func(s string) bool { return s == oidc.ScopeOfflineAccess })

@@ -204,6 +204,9 @@ realms:
         secret: cli-secret
         grantTypes: [password]
         backchannelLogoutUri: "https://cli.example.com/backchannel"
+      - clientId: tv
+        public: true
+        grantTypes: ["urn:ietf:params:oauth:grant-type:device_code"]
       - clientId: signer
         secret: "a-client-secret-of-at-least-32-bytes"
         clientAuthenticator: client-secret-jwt
@@ -223,7 +226,9 @@ func TestDiscoveryListsCapabilities(t *testing.T) {
 			iss := env.Issuer(tc.realm)
 			doc := get(t, env.Client(), iss+pDiscovery).JSON(t)
 			checks := map[string]bool{
-				"password grant":       slices.Contains(stringList(doc["grant_types_supported"]), "password"),
+				"password grant": slices.Contains(stringList(doc["grant_types_supported"]), "password"),
+				"device grant": slices.Contains(stringList(doc["grant_types_supported"]), "urn:ietf:params:oauth:grant-type:device_code") &&
+					doc["device_authorization_endpoint"] == iss+"/protocol/openid-connect/auth/device",
 				"offline_access scope": slices.Contains(stringList(doc["scopes_supported"]), "offline_access"),
 				"backchannel logout":   doc["backchannel_logout_supported"] == true && doc["backchannel_logout_session_supported"] == true,
 				"session iframe":       doc["check_session_iframe"] == iss+"/protocol/openid-connect/login-status-iframe.html",
