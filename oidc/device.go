@@ -2,6 +2,9 @@ package oidc
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -111,7 +114,7 @@ func (p *Provider) startDeviceGrant(ctx context.Context, c *realm.Client, scopes
 			return "", "", fmt.Errorf("generate user code: %w", err)
 		}
 		err = rlm.Store.IssueOneTimeToken(ctx, storage.OneTimeToken{
-			Realm: rlm.Name, Kind: kindUserCode, Hash: hashSecret(normalizeUserCode(userCode)),
+			Realm: rlm.Name, Kind: kindUserCode, Hash: p.userCodeHash(normalizeUserCode(userCode)),
 			Payload: []byte(a.ID), CreatedAt: now, ExpiresAt: a.ExpiresAt,
 		})
 		if !errors.Is(err, storage.ErrAlreadyExists) {
@@ -133,6 +136,16 @@ func (p *Provider) startDeviceGrant(ctx context.Context, c *realm.Client, scopes
 		return "", "", fmt.Errorf("store device code: %w", err)
 	}
 	return deviceCode, userCode, nil
+}
+
+// userCodeHash is how a user code is stored: HMAC-SHA-256 under a per-realm
+// key. A user code has only about 34 bits, so a plain hash in a leaked
+// database would give live codes away to a brute-force search; without the
+// key (which stays in the realm's secrets) the hashes say nothing.
+func (p *Provider) userCodeHash(norm string) string {
+	mac := hmac.New(sha256.New, p.userCodeKey)
+	mac.Write([]byte(norm))
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // normalizeUserCode is how a user code is compared and hashed: upper case,

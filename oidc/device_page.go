@@ -96,7 +96,7 @@ func (p *Provider) serveDevice(w http.ResponseWriter, r *http.Request) {
 // deviceConfirm shows the approval page of a live code, without using it.
 func (p *Provider) deviceConfirm(w http.ResponseWriter, r *http.Request, norm string) {
 	ctx := r.Context()
-	t, err := p.realm.Store.PeekOneTimeToken(ctx, p.realm.Name, kindUserCode, hashSecret(norm))
+	t, err := p.realm.Store.PeekOneTimeToken(ctx, p.realm.Name, kindUserCode, p.userCodeHash(norm))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		p.renderDeviceEntry(w, r, http.StatusBadRequest, formatUserCode(norm), msgDeviceCodeInvalid)
@@ -137,7 +137,7 @@ func (p *Provider) deviceConfirm(w http.ResponseWriter, r *http.Request, norm st
 // through the login page; No denies the grant.
 func (p *Provider) deviceAnswer(w http.ResponseWriter, r *http.Request, norm string, approve bool) {
 	ctx := r.Context()
-	t, err := p.realm.Store.ConsumeOneTimeToken(ctx, p.realm.Name, kindUserCode, hashSecret(norm), p.realm.Now())
+	t, err := p.realm.Store.ConsumeOneTimeToken(ctx, p.realm.Name, kindUserCode, p.userCodeHash(norm), p.realm.Now())
 	switch {
 	case errors.Is(err, storage.ErrConsumed):
 		p.renderDeviceEntry(w, r, http.StatusBadRequest, formatUserCode(norm), msgDeviceCodeUsed)

@@ -2,6 +2,8 @@ package oidc_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"regexp"
 	"strings"
@@ -435,4 +437,27 @@ func TestDeviceMagicLink(t *testing.T) {
 		}
 		wantOAuthError(t, "poll", poll(t, env, "tvland", "tv", "", da.DeviceCode), "expired_token")
 	})
+}
+
+// TestDeviceCodesStoredKeyed checks that neither code is stored as itself
+// or as its plain SHA-256: the user code has only about 34 bits, so its
+// stored hash is keyed by a realm secret that a database dump lacks.
+func TestDeviceCodesStoredKeyed(t *testing.T) {
+	t.Parallel()
+	env := newDeviceEnv(t)
+	da := startDevice(t, env, "tvland", "tv", "", "openid")
+	norm := strings.ReplaceAll(da.UserCode, "-", "")
+	plain := func(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
+	for _, h := range []string{norm, da.UserCode, plain(norm), plain(da.UserCode)} {
+		if _, err := env.Store.PeekOneTimeToken(context.Background(), "tvland", "user_code", h); err == nil {
+			t.Errorf("user code findable in the store by %q", h)
+		}
+	}
+	if _, err := env.Store.PeekOneTimeToken(context.Background(), "tvland", "device_code", da.DeviceCode); err == nil {
+		t.Error("device code stored as itself")
+	}
+	// And the keyed hash still finds it: the verification page accepts it.
+	if p := enterCode(t, env, env.Client(), "tvland", strings.ToLower(da.UserCode)); p.Status != http.StatusOK {
+		t.Errorf("entering the user code = %d, want the confirm page", p.Status)
+	}
 }

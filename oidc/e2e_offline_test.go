@@ -168,3 +168,29 @@ func ssoTokens(t testing.TB, env *testkit.Env, browser *http.Client) tokenRespon
 	}
 	return tr
 }
+
+// TestTokenAnswersAreNotCached checks RFC 6749 §5.1: every token endpoint
+// answer carries Cache-Control: no-store, whichever grant (the library's or
+// Latchkey's own) and whether it succeeded.
+func TestTokenAnswersAreNotCached(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, nil)
+	tr := loginTokens(t, env, env.Client())
+	for _, tc := range []struct {
+		name       string
+		form       url.Values
+		user, pass string
+	}{
+		{"client_credentials", url.Values{"grant_type": {"client_credentials"}}, "conf", confSecret},
+		{"refresh_token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {"web"}}, "", ""},
+		{"password (not allowed)", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"x"}}, "conf", confSecret},
+		{"invalid grant", url.Values{"grant_type": {"authorization_code"}, "code": {"nope"}, "client_id": {"web"}, "redirect_uri": {webRedirect}}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := postForm(t, env.Client(), endpoint(env, "acme", pToken), tc.form, tc.user, tc.pass)
+			if got := p.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("%d answer: Cache-Control = %q, want no-store", p.Status, got)
+			}
+		})
+	}
+}

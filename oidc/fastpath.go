@@ -54,9 +54,12 @@ func (ps *Providers) FastPath(w http.ResponseWriter, r *http.Request) bool {
 		if ps.tooLarge(w, r) {
 			return true
 		}
-		if sub == pathToken && isPasswordGrant(r) {
-			p.servePasswordGrant(w, r)
-			return true
+		if sub == pathToken {
+			noStoreHeader(w)
+			if isPasswordGrant(r) {
+				p.servePasswordGrant(w, r)
+				return true
+			}
 		}
 		// What http.StripPrefix does: the library routes relative to the issuer.
 		r2 := new(http.Request)

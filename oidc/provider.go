@@ -71,6 +71,8 @@ type Provider struct {
 	// realm's HMAC key for them (see refreshjwt.go).
 	refreshSigner jose.Signer
 	refreshKey    []byte
+	// userCodeKey keys the hashes of device user codes (see userCodeHash).
+	userCodeKey []byte
 	// discovery holds the rendered discovery document of each issuer; it is
 	// swapped whole when the keys are reloaded.
 	discovery atomic.Pointer[map[string][]byte]
@@ -135,6 +137,9 @@ func newProvider(ctx context.Context, r *realm.Realm, set *Providers) (*Provider
 	p := &Provider{realm: r, opts: opts, set: set}
 	if p.refreshSigner, p.refreshKey, err = newRefreshSigner(ctx, r.Store, r.Name); err != nil {
 		return nil, err
+	}
+	if p.userCodeKey, err = r.Store.RealmSecret(ctx, r.Name, "device-user-code-key", randomBytes(32)); err != nil {
+		return nil, fmt.Errorf("load user code key: %w", err)
 	}
 	p.storage = &opStorage{p: p}
 	cfg := &op.Config{
@@ -324,6 +329,7 @@ func (ps *Providers) Mount(r *mux.Router) {
 			if ps.tooLarge(w, r) {
 				return
 			}
+			noStoreHeader(w)
 			if isPasswordGrant(r) {
 				p.servePasswordGrant(w, r)
 				return

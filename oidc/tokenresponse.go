@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -118,4 +119,13 @@ func (p *Provider) revokeGrant(ctx context.Context, gid string) error {
 	lt := p.realm.Lifetimes
 	until := p.realm.Now().Add(max(lt.SSOMax, lt.RefreshToken) + lt.AccessToken)
 	return p.realm.Tokens.Revoke(ctx, tokens.GrantRevocationID(gid), until)
+}
+
+// noStoreHeader marks a token endpoint answer uncacheable, as RFC 6749 §5.1
+// requires of every answer that carries tokens (and does no harm on errors);
+// it is set before the library writes its answers.
+func noStoreHeader(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
 }
