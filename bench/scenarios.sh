@@ -13,6 +13,7 @@ load_discovery() {
   TOKEN_EP=$(jq -r .token_endpoint <<<"$doc")
   JWKS_EP=$(jq -r .jwks_uri <<<"$doc")
   INTROSPECT_EP=$(jq -r '.introspection_endpoint // empty' <<<"$doc")
+  DEVICE_EP=$(jq -r '.device_authorization_endpoint // empty' <<<"$doc")
   AUTH_EP=$(jq -r .authorization_endpoint <<<"$doc")
 }
 
@@ -169,6 +170,15 @@ s_refresh() {
   fi
   flow_env
   measure_k6 refresh req refresh.js 32 "${K6_ENV[@]}" -e "CLIENT_ID=$CC_ID" -e "CLIENT_SECRET=$CC_SECRET"
+}
+
+s_device_poll() {
+  if [ -z "$DEVICE_EP" ]; then
+    record "$TARGET" "$MODE" device_poll unavailable k6 req "no device_authorization_endpoint in discovery"
+    return 0
+  fi
+  measure_k6 device_poll req device_poll.js 32 -e "DEVICE_ENDPOINT=$DEVICE_EP" -e "TOKEN_ENDPOINT=$TOKEN_EP" \
+    -e "CLIENT_ID=${DEVICE_ID:-bench-device}"
 }
 
 s_user_login() {
