@@ -88,10 +88,11 @@ func checkAppURL(raw string) error {
 	return nil
 }
 
-// checkWebhook accepts https URLs, and http URLs only for loopback hosts:
-// links and tokens travel in webhook bodies and must not cross a network in
+// checkBackendURL checks a URL Latchkey posts to (workflow webhooks,
+// back-channel logout): https, and http only for loopback hosts, because
+// links and tokens travel in those bodies and must not cross a network in
 // clear text.
-func checkWebhook(raw string) error {
+func checkBackendURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case raw == "":

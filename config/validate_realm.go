@@ -149,7 +149,7 @@ func (c *Client) validate(key string, p *problems) {
 	}
 	oneOf(c.PKCE, key+".pkce", p, PKCERequired, PKCEOptional)
 	if c.BackchannelLogoutURI != "" {
-		if err := checkWebhook(c.BackchannelLogoutURI); err != nil {
+		if err := checkBackendURL(c.BackchannelLogoutURI); err != nil {
 			p.add(key+".backchannelLogoutUri", "%v", err)
 		}
 	}
@@ -267,7 +267,7 @@ func (r *Realm) validateWorkflows(key string, p *problems) {
 			}
 			names[w.Name] = i
 		}
-		if err := checkWebhook(w.Webhook); err != nil {
+		if err := checkBackendURL(w.Webhook); err != nil {
 			p.add(wk+".webhook", "%v", err)
 		}
 		if w.Secret == "" {
