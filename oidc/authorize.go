@@ -101,6 +101,14 @@ func (s *server) Authorize(ctx context.Context, cr *op.ClientRequest[oidc.AuthRe
 		}
 		hintSub = hint.claims.Subject
 	}
+	// Each authorization request is stored: the realm's per-IP budget
+	// bounds how fast one client IP can make them, as it bounds logins.
+	switch ok, _, err := s.p.allowIP(ctx, "authorize"); {
+	case err != nil:
+		return nil, oidc.ErrServerError().WithParent(err)
+	case !ok:
+		return nil, &oidc.Error{ErrorType: "temporarily_unavailable", Description: "Too many requests; try again later"}
+	}
 	a := s.p.newAuthRequest(ar)
 	now := s.p.realm.Now()
 	sess, user, hasSession := s.p.sessionFromHeader(ctx, cr.Header)

@@ -126,7 +126,21 @@ func (p *Provider) authenticateClient(ctx context.Context, form url.Values, head
 		return c, nil
 	case c.SignedJWTAuth():
 		return nil, p.authFailed(ctx, id, "the client authenticates with "+c.Authenticator+", not a secret", invalidClient(""))
-	case !c.CheckSecret(secret):
+	}
+	// A secret that is not yet known good costs an argon2id verification
+	// when the client has a secretHash: such checks spend the IP's budget,
+	// so that guessing (or burning CPU) is bounded per IP as logins are.
+	if c.SecretCheckCostly(secret) {
+		switch ok, _, err := p.allowIP(ctx, "client-auth"); {
+		case err != nil:
+			return nil, &clientAuthError{status: http.StatusServiceUnavailable,
+				err: oidc.ErrServerError().WithDescription("rate limit unavailable").WithParent(err)}
+		case !ok:
+			return nil, p.authFailed(ctx, id, "per-IP rate limit", &clientAuthError{status: http.StatusTooManyRequests,
+				err: oidc.ErrInvalidClient().WithDescription("Too many client authentication attempts; try again later")})
+		}
+	}
+	if !c.CheckSecret(secret) {
 		return nil, p.authFailed(ctx, id, "wrong secret", invalidClient(""))
 	}
 	return c, nil

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/gorilla/mux"
@@ -196,7 +197,28 @@ func (p *Provider) issuer(ctx context.Context) string {
 // withIssuer puts the issuer of r's URL prefix into its context, as the
 // library's issuer interceptor would; it must run before any prefix is stripped.
 func (p *Provider) withIssuer(r *http.Request) *http.Request {
-	return r.WithContext(op.ContextWithIssuer(r.Context(), p.realm.IssuerForPath(r.URL.Path)))
+	ctx := op.ContextWithIssuer(r.Context(), p.realm.IssuerForPath(r.URL.Path))
+	// The library hands our overrides the request's headers, not its peer:
+	// the client IP rides in the context for the per-IP limits.
+	ctx = context.WithValue(ctx, clientIPKey{}, p.opts.Proxies.ClientIP(r).String())
+	return r.WithContext(ctx)
+}
+
+// clientIPKey carries the request's client IP (see withIssuer).
+type clientIPKey struct{}
+
+// clientIP returns the client IP that withIssuer put in ctx.
+func clientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+// allowIP spends one request of the client IP's budget for one kind of
+// work (the realm's perIP rate, a bucket per kind, so that starting
+// authorizations cannot starve the same IP's logins). A limiter fault is
+// returned for the caller to report; it is not a refusal.
+func (p *Provider) allowIP(ctx context.Context, kind string) (ok bool, wait time.Duration, err error) {
+	return p.realm.IPLimiter.Allow(ctx, kind+":"+clientIP(ctx))
 }
 
 func (p *Provider) corsOptions() *cors.Options {

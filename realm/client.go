@@ -224,6 +224,17 @@ func (c *Client) HMACKey() []byte {
 	return c.hmacKey
 }
 
+// SecretCheckCostly reports whether CheckSecret(secret) would run an
+// argon2id verification: the client has a secretHash and this secret has
+// not matched it before.
+func (c *Client) SecretCheckCostly(secret string) bool {
+	if c.Public || secret == "" || c.secretSHA != nil || c.secretPHC == "" {
+		return false
+	}
+	_, known := c.verified.Load(sha256.Sum256([]byte(secret)))
+	return !known
+}
+
 // ServiceAccountSubject is the stable subject of the client's service account.
 func (c *Client) ServiceAccountSubject() string { return "service-account-" + c.ID }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/crypto/password"
 	"github.com/latchkey/latchkey/internal/testkit"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -305,6 +307,13 @@ func TestKeycloak17IssuerWithStrictClient(t *testing.T) {
 func postLoginPage(t *testing.T, env *testkit.Env, user, password, action string) (*http.Response, string) {
 	t.Helper()
 	c := env.Client()
+	return postLogin(t, c, loginPageForm(t, env, c), user, password, action)
+}
+
+// loginPageForm starts an authorization of "web" in realm a with c and
+// returns the login page's form.
+func loginPageForm(t *testing.T, env *testkit.Env, c *http.Client) testkit.Form {
+	t.Helper()
 	q := url.Values{"client_id": {"web"}, "redirect_uri": {appCB}, "response_type": {"code"}, "scope": {"openid"},
 		"code_challenge": {testkit.NewPKCE().Challenge}, "code_challenge_method": {"S256"}}
 	resp, body := testkit.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
@@ -312,7 +321,12 @@ func postLoginPage(t *testing.T, env *testkit.Env, user, password, action string
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("login page = %d %s", resp.StatusCode, body)
 	}
-	f := testkit.ParseForm(t, body)
+	return testkit.ParseForm(t, body)
+}
+
+// postLogin posts a login page's form with c.
+func postLogin(t *testing.T, c *http.Client, f testkit.Form, user, password, action string) (*http.Response, string) {
+	t.Helper()
 	f.Fields.Set("username", user)
 	f.Fields.Set("password", password)
 	f.Fields.Set("action", action)
@@ -346,18 +360,83 @@ func TestLoginPageRateLimits(t *testing.T) {
 		env := testkit.New(t, gateRealms, testkit.Options{Mutate: func(cfg *config.Config) {
 			cfg.Realms[0].RateLimits.PerIP = "2/m"
 		}})
+		// One login page (starting authorizations has a budget of its own).
+		c := env.Client()
+		form := loginPageForm(t, env, c)
 		for i, user := range []string{"alice@example.com", "erin@example.com"} {
-			if resp, body := postLoginPage(t, env, user, "", "email-link"); resp.StatusCode != http.StatusOK {
+			if resp, body := postLogin(t, c, form, user, "", "email-link"); resp.StatusCode != http.StatusOK {
 				t.Fatalf("link request %d = %d %s, want 200", i+1, resp.StatusCode, body)
 			}
 		}
-		if resp, _ := postLoginPage(t, env, "dora@example.com", "", "email-link"); resp.StatusCode != http.StatusTooManyRequests {
+		if resp, _ := postLogin(t, c, form, "dora@example.com", "", "email-link"); resp.StatusCode != http.StatusTooManyRequests {
 			t.Errorf("third link request from one IP = %d, want 429", resp.StatusCode)
 		}
 		if n := env.Mail.CountTo("dora@example.com"); n != 0 {
 			t.Errorf("%d mails sent past the limit, want 0", n)
 		}
 	})
+	t.Run("per IP, starting authorizations", func(t *testing.T) {
+		env := testkit.New(t, gateRealms, testkit.Options{Mutate: func(cfg *config.Config) {
+			cfg.Realms[0].RateLimits.PerIP = "2/m"
+		}})
+		q := url.Values{"client_id": {"web"}, "redirect_uri": {appCB}, "response_type": {"code"}, "scope": {"openid"},
+			"code_challenge": {testkit.NewPKCE().Challenge}, "code_challenge_method": {"S256"}, "state": {"s"}}
+		var locs []string
+		for range 3 {
+			resp, _ := testkit.Get(t, env.Client(), env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
+			locs = append(locs, resp.Header.Get("Location"))
+		}
+		for i, loc := range locs[:2] {
+			if !strings.Contains(loc, "/login-actions/authenticate") {
+				t.Errorf("authorization %d within the budget went to %q, want the login page", i+1, loc)
+			}
+		}
+		if u, err := url.Parse(locs[2]); err != nil || !strings.HasPrefix(locs[2], appCB) ||
+			u.Query().Get("error") != "temporarily_unavailable" || u.Query().Get("state") != "s" {
+			t.Errorf("third authorization from one IP went to %q, want the client with error=temporarily_unavailable", locs[2])
+		}
+	})
+}
+
+// TestClientAuthenticationRateLimit: a secret checked against a client's
+// argon2id secretHash (and not yet known good) spends the IP's budget, so
+// guessing secrets, or burning CPU with them, is bounded per IP; a secret
+// that matched before costs nothing and is never refused for the limit.
+func TestClientAuthenticationRateLimit(t *testing.T) {
+	t.Parallel()
+	hash, err := password.Hash("hashed-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := testkit.New(t, gateRealms, testkit.Options{Mutate: func(cfg *config.Config) {
+		cfg.Realms[0].RateLimits.PerIP = "3/m"
+		cfg.Realms[0].Clients = append(cfg.Realms[0].Clients, config.Client{
+			ClientID: "hashed", SecretHash: hash, GrantTypes: []string{config.GrantClientCredentials},
+			ServiceAccountRoles: []string{"link-generator"}})
+	}})
+	cc := func(secret string) testkit.Call {
+		req, _ := http.NewRequest(http.MethodPost, env.Issuer("a")+"/protocol/openid-connect/token",
+			strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("hashed", secret)
+		return testkit.Do(t, env.Client(), req)
+	}
+	if r := cc("hashed-secret"); r.Status != http.StatusOK {
+		t.Fatalf("right secret = %d %s", r.Status, r.Body)
+	}
+	for i := range 2 {
+		if r := cc("guess-" + strconv.Itoa(i)); r.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d = %d, want 401", i+1, r.Status)
+		}
+	}
+	if r := cc("guess-3"); r.Status != http.StatusTooManyRequests || r.JSON()["error"] != "invalid_client" {
+		t.Errorf("guess past the IP's budget = %d %s, want 429 invalid_client", r.Status, r.Body)
+	}
+	for range 3 { // known good: no argon2id, no budget
+		if r := cc("hashed-secret"); r.Status != http.StatusOK {
+			t.Errorf("right secret after the budget ran out = %d, want 200", r.Status)
+		}
+	}
 }
 
 // TestUserinfoFollowsScopes: userinfo answers what the token's scopes grant
