@@ -64,6 +64,12 @@ func (s *server) Authorize(ctx context.Context, cr *op.ClientRequest[oidc.AuthRe
 	if ar.RequestParam != "" {
 		return nil, oidc.ErrRequestNotSupported()
 	}
+	// The library's decoder has no field for request_uri, so it would be
+	// dropped silently and the request served without the parameters it
+	// points to; OIDC Core §6.3 asks an OP without support to say so.
+	if cr.Form.Get("request_uri") != "" {
+		return nil, &oidc.Error{ErrorType: "request_uri_not_supported", Description: "request_uri is not supported"}
+	}
 	ap := AuthParams{ClientID: c.ID, RedirectURI: ar.RedirectURI, Scopes: ar.Scopes, ResponseType: string(ar.ResponseType),
 		ResponseMode: string(ar.ResponseMode), Nonce: ar.Nonce, CodeChallenge: ar.CodeChallenge,
 		CodeChallengeMethod: string(ar.CodeChallengeMethod)}

@@ -503,3 +503,20 @@ func TestAccountLimitSharedBySpellings(t *testing.T) {
 		t.Errorf("third attempt by email = %d, want 429 (one budget per account)", resp.StatusCode)
 	}
 }
+
+// TestRequestURIRefused: request_uri is not supported, and an
+// authorization request carrying one is refused with
+// request_uri_not_supported (OIDC Core §6.3) rather than served without
+// the parameters it points to.
+func TestRequestURIRefused(t *testing.T) {
+	t.Parallel()
+	env := testkit.New(t, gateRealms)
+	q := url.Values{"client_id": {"web"}, "redirect_uri": {appCB}, "response_type": {"code"}, "scope": {"openid"},
+		"code_challenge": {testkit.NewPKCE().Challenge}, "code_challenge_method": {"S256"}, "state": {"s"},
+		"request_uri": {"https://app.example.com/request.jwt"}}
+	resp, _ := testkit.Get(t, env.Client(), env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
+	u, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || !strings.HasPrefix(u.String(), appCB) || u.Query().Get("error") != "request_uri_not_supported" || u.Query().Get("state") != "s" {
+		t.Errorf("authorization with request_uri = %d %q, want the client with error=request_uri_not_supported", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
