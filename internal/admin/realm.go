@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 
 	"github.com/gorilla/mux"
 
@@ -45,7 +46,13 @@ type clientRep struct {
 	StandardFlowEnabled    bool     `json:"standardFlowEnabled"`
 	ImplicitFlowEnabled    bool     `json:"implicitFlowEnabled"`
 	ServiceAccountsEnabled bool     `json:"serviceAccountsEnabled"`
-	Protocol               string   `json:"protocol"`
+	// DirectAccessGrantsEnabled is the password grant.
+	DirectAccessGrantsEnabled bool   `json:"directAccessGrantsEnabled"`
+	ClientAuthenticatorType   string `json:"clientAuthenticatorType"`
+	Protocol                  string `json:"protocol"`
+	// Attributes carry Keycloak's per-client settings that have no field
+	// of their own: the device grant, back-channel logout, the JWKS URL.
+	Attributes map[string]string `json:"attributes"`
 }
 
 func clientToRep(c *realm.Client) clientRep {
@@ -53,10 +60,25 @@ func clientToRep(c *realm.Client) clientRep {
 	for _, p := range c.RedirectPrefixes {
 		uris = append(uris, p+"*")
 	}
+	attrs := map[string]string{
+		"oauth2.device.authorization.grant.enabled": strconv.FormatBool(c.AllowsGrant(realm.GrantDeviceCode)),
+	}
+	if c.BackchannelLogoutURI != "" {
+		attrs["backchannel.logout.url"] = c.BackchannelLogoutURI
+		attrs["backchannel.logout.session.required"] = "true"
+	}
+	if c.JWKSURI != "" {
+		attrs["use.jwks.url"], attrs["jwks.url"] = "true", c.JWKSURI
+	}
+	authenticator := c.Authenticator
+	if authenticator == "" {
+		authenticator = "client-secret"
+	}
 	return clientRep{ID: c.ID, ClientID: c.ID, Enabled: true, PublicClient: c.Public,
 		RedirectURIs: nonNil(uris), WebOrigins: nonNil(slices.Clone(c.WebOrigins)),
 		StandardFlowEnabled: c.AllowsGrant(realm.GrantAuthorizationCode), ImplicitFlowEnabled: c.AllowsGrant(realm.GrantImplicit),
-		ServiceAccountsEnabled: c.AllowsGrant(realm.GrantClientCredentials), Protocol: "openid-connect"}
+		ServiceAccountsEnabled: c.AllowsGrant(realm.GrantClientCredentials), DirectAccessGrantsEnabled: c.AllowsGrant(realm.GrantPassword),
+		ClientAuthenticatorType: authenticator, Protocol: "openid-connect", Attributes: attrs}
 }
 
 func nonNil(s []string) []string {
