@@ -142,9 +142,15 @@ func (p *Provider) joinSession(ctx context.Context, sid, clientID string) error 
 	if sid == "" {
 		return nil
 	}
+	alt := p.issuer(ctx) == p.realm.AltIssuer
 	_, err := p.realm.Store.UpdateSession(ctx, p.realm.Name, sid, func(s storage.Session) (storage.Session, error) {
 		if !slices.Contains(s.Clients, clientID) {
 			s.Clients = append(s.Clients, clientID)
+		}
+		// The issuer the client last got tokens under is the one it knows.
+		s.AltIssuerClients = slices.DeleteFunc(s.AltIssuerClients, func(id string) bool { return id == clientID })
+		if alt {
+			s.AltIssuerClients = append(s.AltIssuerClients, clientID)
 		}
 		return s, nil
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/latchkey/latchkey/storage"
 )
@@ -20,6 +21,9 @@ type LogoutNotice struct {
 	ClientID  string `json:"clientId"`
 	SessionID string `json:"sid"`
 	UserID    string `json:"sub"`
+	// Issuer is the issuer the client got its tokens under (the realm has
+	// one per URL prefix; a relying party checks the one it knows).
+	Issuer string `json:"iss,omitempty"`
 }
 
 // EndSession ends a session (and the refresh tokens bound to it) and queues
@@ -84,7 +88,11 @@ func (r *Realm) LogoutNotices(sessions ...storage.Session) []storage.OutboxEntry
 			if c, ok := r.Client(id); !ok || c.BackchannelLogoutURI == "" {
 				continue
 			}
-			payload, _ := json.Marshal(LogoutNotice{ClientID: id, SessionID: s.ID, UserID: s.UserID})
+			iss := r.Issuer
+			if slices.Contains(s.AltIssuerClients, id) {
+				iss = r.AltIssuer
+			}
+			payload, _ := json.Marshal(LogoutNotice{ClientID: id, SessionID: s.ID, UserID: s.UserID, Issuer: iss})
 			out = append(out, storage.OutboxEntry{
 				Realm: r.Name, Kind: KindBackchannelLogout, Payload: payload, NextAttemptAt: now, CreatedAt: now,
 			})

@@ -145,6 +145,10 @@ type Session struct {
 	// Clients are the clients that received tokens in this session, in the
 	// order they joined; they are told when it ends (back-channel logout).
 	Clients []string
+	// AltIssuerClients are those of Clients that got their tokens under the
+	// realm's alternative issuer (Keycloak 17+'s /realms/ form), so that
+	// their logout tokens carry the issuer they know.
+	AltIssuerClients []string
 }
 
 // Sessions stores SSO sessions, findable by ID and by cookie-secret hash.

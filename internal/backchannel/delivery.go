@@ -98,8 +98,12 @@ func (d *Deliveries) prepare(e storage.OutboxEntry) (outbox.Delivery, error) {
 // Mint signs the logout token of a notice with the realm's active key.
 func Mint(rl *realm.Realm, n realm.LogoutNotice) (string, error) {
 	now := rl.Now()
+	iss := n.Issuer
+	if !rl.Tokens.IsIssuer(iss) { // a notice queued before notices named it
+		iss = rl.Issuer
+	}
 	return rl.Tokens.Sign(LogoutToken{
-		Issuer: rl.Issuer, Subject: n.UserID, Audience: n.ClientID, IssuedAt: now.Unix(),
+		Issuer: iss, Subject: n.UserID, Audience: n.ClientID, IssuedAt: now.Unix(),
 		Expiry: now.Add(tokenLifespan).Unix(), ID: tokens.NewID(), SessionID: n.SessionID,
 		Events: map[string]map[string]any{EventLogout: {}}, Type: "Logout",
 	})

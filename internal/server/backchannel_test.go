@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -107,11 +108,19 @@ func TestBackchannelLogout(t *testing.T) {
 
 	// login signs a user in to "web" in a browser of their own and returns
 	// the browser, the tokens and the session id.
-	login := func(email, password string) (*http.Client, testkit.TokenResponse, string) {
+	login := func(issuer, email, password string) (*http.Client, testkit.TokenResponse, string) {
 		c := env.Client()
-		tr := codeFlowTokens(t, env, c, email, password)
+		pkce := testkit.NewPKCE()
+		code := env.LoginCodeAt(t, c, issuer, "web", appCB, email, password, pkce)
+		resp, body := testkit.PostForm(t, c, issuer+"/protocol/openid-connect/token", url.Values{"grant_type": {"authorization_code"},
+			"client_id": {"web"}, "code": {code}, "redirect_uri": {appCB}, "code_verifier": {pkce.Verifier}})
+		var tr testkit.TokenResponse
+		if err := json.Unmarshal([]byte(body), &tr); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("code exchange under %s = %d %s", issuer, resp.StatusCode, body)
+		}
 		return c, tr, testkit.Claims(t, tr.AccessToken)["sid"].(string)
 	}
+	legacy, modern := env.Issuer("a"), env.URL+"/realms/a"
 	userID := func(email string) string {
 		u, err := env.Store.GetUserByEmail(context.Background(), "a", email)
 		if err != nil {
@@ -121,17 +130,17 @@ func TestBackchannelLogout(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name, email, password string
-		failFirst             int32
-		end                   func(t *testing.T, browser *http.Client, tr testkit.TokenResponse)
+		name, issuer, email, password string
+		failFirst                     int32
+		end                           func(t *testing.T, browser *http.Client, tr testkit.TokenResponse)
 	}{
-		{"RP-initiated logout", "alice@example.com", "alice-password", 0, func(t *testing.T, browser *http.Client, tr testkit.TokenResponse) {
-			resp, body := testkit.Get(t, browser, env.Issuer("a")+"/protocol/openid-connect/logout?"+url.Values{"id_token_hint": {tr.IDToken}}.Encode())
+		{"RP-initiated logout, client of the /realms/ issuer", modern, "alice@example.com", "alice-password", 0, func(t *testing.T, browser *http.Client, tr testkit.TokenResponse) {
+			resp, body := testkit.Get(t, browser, modern+"/protocol/openid-connect/logout?"+url.Values{"id_token_hint": {tr.IDToken}}.Encode())
 			if resp.StatusCode >= 400 {
 				t.Fatalf("logout = %d %s", resp.StatusCode, body)
 			}
 		}},
-		{"refresh token replay", "bob@example.com", "bob-password", 0, func(t *testing.T, browser *http.Client, tr testkit.TokenResponse) {
+		{"refresh token replay", legacy, "bob@example.com", "bob-password", 0, func(t *testing.T, browser *http.Client, tr testkit.TokenResponse) {
 			form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"web"}, "refresh_token": {tr.RefreshToken}}
 			if r := env.Token(t, browser, "a", form); r.Status != http.StatusOK {
 				t.Fatalf("refresh = %d %s", r.Status, r.Error)
@@ -140,13 +149,13 @@ func TestBackchannelLogout(t *testing.T) {
 				t.Fatalf("replay = %d %s, want invalid_grant", r.Status, r.Error)
 			}
 		}},
-		{"admin logout, receiver down at first", "carol@example.com", "carol-password", 2, func(t *testing.T, _ *http.Client, _ testkit.TokenResponse) {
+		{"admin logout, receiver down at first", legacy, "carol@example.com", "carol-password", 2, func(t *testing.T, _ *http.Client, _ testkit.TokenResponse) {
 			r := testkit.SendJSON(t, env.Client(), http.MethodPost, env.URL+"/admin/realms/a/users/"+userID("carol@example.com")+"/logout", admin, "")
 			if r.Status != http.StatusNoContent {
 				t.Fatalf("admin logout = %d %s", r.Status, r.Body)
 			}
 		}},
-		{"user disabled", "dave@example.com", "dave-password", 0, func(t *testing.T, _ *http.Client, _ testkit.TokenResponse) {
+		{"user disabled", legacy, "dave@example.com", "dave-password", 0, func(t *testing.T, _ *http.Client, _ testkit.TokenResponse) {
 			r := testkit.SendJSON(t, env.Client(), http.MethodPut, env.URL+"/admin/realms/a/users/"+userID("dave@example.com"), admin, `{"enabled":false}`)
 			if r.Status != http.StatusNoContent {
 				t.Fatalf("disable user = %d %s", r.Status, r.Body)
@@ -154,7 +163,7 @@ func TestBackchannelLogout(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			browser, tr, sid := login(tc.email, tc.password)
+			browser, tr, sid := login(tc.issuer, tc.email, tc.password)
 			rcv.failures.Store(tc.failFirst)
 			tc.end(t, browser, tr)
 			raw := rcv.next(t)
@@ -164,8 +173,8 @@ func TestBackchannelLogout(t *testing.T) {
 			}
 			events, _ := claims["events"].(map[string]any)
 			if _, ok := events[backchannel.EventLogout]; !ok || claims["sid"] != sid || claims["aud"] != "web" ||
-				claims["iss"] != env.Issuer("a") || claims["sub"] != userID(tc.email) || claims["jti"] == "" || claims["iat"] == nil {
-				t.Errorf("logout token claims = %v, want the logout event, sid %s, aud web, iss, sub, jti, iat", claims, sid)
+				claims["iss"] != tc.issuer || claims["sub"] != userID(tc.email) || claims["jti"] == "" || claims["iat"] == nil {
+				t.Errorf("logout token claims = %v, want the logout event, sid %s, aud web, iss %s, sub, jti, iat", claims, sid, tc.issuer)
 			}
 			if _, ok := claims["nonce"]; ok {
 				t.Error("a logout token must not carry a nonce")

@@ -11,7 +11,7 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-const sessionColumns = `realm, id, token_hash, user_id, auth_time, amr, last_seen, idle_until, expires_at, created_at, clients`
+const sessionColumns = `realm, id, token_hash, user_id, auth_time, amr, last_seen, idle_until, expires_at, created_at, clients, alt_issuer_clients`
 
 func scanSession(row pgx.Row) (storage.Session, error) {
 	var (
@@ -19,7 +19,7 @@ func scanSession(row pgx.Row) (storage.Session, error) {
 		authTime, lastSeen, idle, exp, creat *time.Time
 	)
 	err := row.Scan(&sess.Realm, &sess.ID, &sess.TokenHash, &sess.UserID, &authTime, &sess.AMR,
-		&lastSeen, &idle, &exp, &creat, &sess.Clients)
+		&lastSeen, &idle, &exp, &creat, &sess.Clients, &sess.AltIssuerClients)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Session{}, storage.ErrNotFound
 	}
@@ -37,9 +37,9 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 		if !validIDs(sess.Realm, sess.ID) || !storable(sess.TokenHash, sess.UserID) {
 			return errInvalidID
 		}
-		_, err := q.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		_, err := q.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			sess.Realm, sess.ID, sess.TokenHash, sess.UserID, ts(sess.AuthTime), sess.AMR,
-			ts(sess.LastSeen), ts(sess.IdleUntil), ts(sess.ExpiresAt), ts(sess.CreatedAt), sess.Clients)
+			ts(sess.LastSeen), ts(sess.IdleUntil), ts(sess.ExpiresAt), ts(sess.CreatedAt), sess.Clients, sess.AltIssuerClients)
 		return sessionConflict(err)
 	})
 	if err != nil {
@@ -123,10 +123,10 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 			return fmt.Errorf("updater changed realm or id to %q/%q: %w", sess.Realm, sess.ID, errInvalidID)
 		}
 		_, err = tx.Exec(ctx, `UPDATE sessions SET token_hash = $3, user_id = $4, auth_time = $5, amr = $6,
-				last_seen = $7, idle_until = $8, expires_at = $9, created_at = $10, clients = $11
+				last_seen = $7, idle_until = $8, expires_at = $9, created_at = $10, clients = $11, alt_issuer_clients = $12
 			WHERE realm = $1 AND id = $2`,
 			realm, id, sess.TokenHash, sess.UserID, ts(sess.AuthTime), sess.AMR,
-			ts(sess.LastSeen), ts(sess.IdleUntil), ts(sess.ExpiresAt), ts(sess.CreatedAt), sess.Clients)
+			ts(sess.LastSeen), ts(sess.IdleUntil), ts(sess.ExpiresAt), ts(sess.CreatedAt), sess.Clients, sess.AltIssuerClients)
 		if err != nil {
 			return sessionConflict(err)
 		}

@@ -70,6 +70,7 @@ func testUserRefreshTokens(t *testing.T, h harness) {
 		mustOK(t, "CreateSession", s.CreateSession(ctx, sess))
 		got, err := s.UpdateSession(ctx, "a", "s1", func(x storage.Session) (storage.Session, error) {
 			x.Clients = append(x.Clients, "spa")
+			x.AltIssuerClients = []string{"spa"}
 			return x, nil
 		})
 		mustOK(t, "UpdateSession", err)
@@ -77,5 +78,6 @@ func testUserRefreshTokens(t *testing.T, h harness) {
 		got, err = s.GetSession(ctx, "a", "s1")
 		mustOK(t, "GetSession", err)
 		equal(t, "stored Clients", got.Clients, []string{"web", "spa"})
+		equal(t, "stored AltIssuerClients", got.AltIssuerClients, []string{"spa"})
 	})
 }
