@@ -2,7 +2,7 @@
 // PostgreSQL database, the way replicas run behind a load balancer, and
 // checks that everything that decides a security outcome is shared: codes,
 // sessions, refresh rotation, magic links, lockout, resend limits, signing
-// keys; and that a database outage is answered with 503 and recovered from
+// keys, client-assertion replay, device-grant polling state; and that a database outage is answered with 503 and recovered from
 // without a restart.
 package replicas_test
 
@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey/latchkey/bench/crashtest"
 	"github.com/latchkey/latchkey/internal/testkit"
@@ -64,6 +66,13 @@ realms:
         public: true
         redirectUris: ["%[6]s"]
         grantTypes: [authorization_code, refresh_token]
+      - clientId: signer
+        secret: "a-client-secret-of-at-least-32-bytes"
+        clientAuthenticator: client-secret-jwt
+        grantTypes: [client_credentials]
+      - clientId: tv
+        public: true
+        grantTypes: ["urn:ietf:params:oauth:grant-type:device_code"]
     users:
       - {email: alice@example.com, password: "%[7]s", emailVerified: true}
       - {email: bob@example.com, password: "%[7]s", emailVerified: true}
@@ -257,6 +266,33 @@ func serviceToken(t *testing.T, p *crashtest.Process) string {
 func TestTwoReplicasShareEverything(t *testing.T) {
 	r := start(t)
 
+	t.Run("a client assertion used at A is a replay at B; a device polled at A is too fast at B", func(t *testing.T) {
+		assertion := clientAssertion(t, r.issuer, "signer", "a-client-secret-of-at-least-32-bytes")
+		form := url.Values{"grant_type": {"client_credentials"}, "client_assertion": {assertion},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}
+		if status, m := token(t, r.a, form); status != http.StatusOK {
+			t.Fatalf("assertion at A = %d %v", status, m)
+		}
+		if status, m := token(t, r.b, form); status != http.StatusUnauthorized || m["error"] != "invalid_client" {
+			t.Errorf("the same assertion at B = %d %v, want 401 invalid_client (replay)", status, m)
+		}
+
+		resp, body := testkit.PostForm(t, client(), at(r.a, "/protocol/openid-connect/auth/device"), url.Values{"client_id": {"tv"}})
+		var da struct {
+			DeviceCode string `json:"device_code"`
+		}
+		if err := json.Unmarshal([]byte(body), &da); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("device authorization at A = %d %s", resp.StatusCode, body)
+		}
+		poll := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "client_id": {"tv"}, "device_code": {da.DeviceCode}}
+		if _, m := token(t, r.a, poll); m["error"] != "authorization_pending" {
+			t.Fatalf("first poll at A = %v, want authorization_pending", m)
+		}
+		if _, m := token(t, r.b, poll); m["error"] != "slow_down" {
+			t.Errorf("poll at B right after A's = %v, want slow_down (the polling state is shared)", m)
+		}
+	})
+
 	t.Run("code from A redeemed at B, session from A used at B, refresh rotated at B replayed at A", func(t *testing.T) {
 		c := client()
 		pkce := testkit.NewPKCE()
@@ -396,4 +432,26 @@ func TestTwoReplicasShareEverything(t *testing.T) {
 			t.Errorf("%d attempts of %s, want A's cut-short one and B's", n, id)
 		}
 	})
+}
+
+// clientAssertion is an RFC 7523 client assertion of a client_secret_jwt
+// client (HS256 keyed by its secret), for audience aud.
+func clientAssertion(t *testing.T, aud, clientID, secret string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(secret)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	b, _ := json.Marshal(map[string]any{"iss": clientID, "sub": clientID, "aud": aud,
+		"jti": fmt.Sprintf("jti-%d", now.UnixNano()), "iat": now.Unix(), "exp": now.Add(30 * time.Second).Unix()})
+	jws, err := signer.Sign(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
