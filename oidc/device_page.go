@@ -113,10 +113,7 @@ func (p *Provider) deviceConfirm(w http.ResponseWriter, r *http.Request, norm st
 		p.deviceCodeUnusable(w, r, norm, err)
 		return
 	}
-	name := a.ClientID
-	if c, ok := p.realm.Client(a.ClientID); ok && c.Name != "" {
-		name = c.Name
-	}
+	name := p.clientDisplayName(a.ClientID)
 	var items []string
 	for _, s := range a.Scopes {
 		if d, ok := scopeDescriptions[s]; ok {
@@ -168,6 +165,12 @@ func (p *Provider) deviceAnswer(w http.ResponseWriter, r *http.Request, norm str
 	}
 	sess, u, ok := p.CurrentSession(ctx, r)
 	if !ok {
+		a, err := p.pendingDeviceGrant(ctx, id)
+		if err != nil {
+			p.deviceCodeUnusable(w, r, norm, err)
+			return
+		}
+		p.bindDevice(w, r, a) // the login that follows must happen here
 		http.Redirect(w, r, p.loginURL(ctx, id), http.StatusFound)
 		return
 	}

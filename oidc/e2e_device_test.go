@@ -378,46 +378,48 @@ func TestDeviceRateLimits(t *testing.T) {
 // TestDeviceMagicLink: the login page of a device grant offers "email me a
 // sign-in link" too; the link, opened anywhere, approves that grant and ends
 // on the "device connected" page instead of redirecting with a code. A link
-// used after the grant ended connects nothing.
+// used after the grant ended connects nothing. The link, like the grant's
+// login page, works only in the browser that entered the code and pressed
+// Yes: otherwise an attacker could start a grant for his own device and have
+// the login page mail its link to a victim, whose one click on a genuine
+// sign-in mail would connect the attacker's device to her account.
 func TestDeviceMagicLink(t *testing.T) {
 	t.Parallel()
 	env := newDeviceEnv(t)
 	// requestLink goes from the device's code to the mailed link.
-	requestLink := func(t *testing.T, code string) (link, loginPage string) {
+	requestLink := func(t *testing.T, code, email string) (c *http.Client, link, loginPage string) {
 		t.Helper()
-		c := env.Client()
+		c = env.Client()
 		yes := answer(t, c, enterCode(t, env, c, "tvland", code), "approve")
 		loginPage = yes.Location(t).String()
 		f := testkit.ParseForm(t, get(t, c, loginPage).Body)
-		f.Fields.Set("username", "alice@example.com")
+		f.Fields.Set("username", email)
 		f.Fields.Set("action", "email-link")
-		before := env.Mail.CountTo("alice@example.com")
+		before := env.Mail.CountTo(email)
 		if p := postForm(t, c, f.Action, f.Fields, "", ""); p.Status != http.StatusOK || !strings.Contains(p.Body, "Check your email") {
 			t.Fatalf("email-link POST = %d:\n%s", p.Status, p.Body)
 		}
-		msg := env.Mail.WaitFor(t, "alice@example.com", 10*time.Second)
-		if n := env.Mail.CountTo("alice@example.com"); n != before+1 {
-			t.Fatalf("%d mails to alice, want %d", n, before+1)
+		msg := env.Mail.WaitFor(t, email, 10*time.Second)
+		if n := env.Mail.CountTo(email); n != before+1 {
+			t.Fatalf("%d mails to %s, want %d", n, email, before+1)
 		}
 		if link = msg.FindLink("/kobil-magic-link/login"); link == "" {
 			t.Fatal("the mail carries no sign-in link")
 		}
-		return link, loginPage
+		return c, link, loginPage
 	}
-	// useLink opens the link on another device (a phone reading the mail)
-	// and presses its button.
-	useLink := func(t *testing.T, link string) page {
+	// useLink opens the link in browser c and presses its button.
+	useLink := func(t *testing.T, c *http.Client, link string) page {
 		t.Helper()
-		phone := env.Client()
-		landing := get(t, phone, link)
+		landing := get(t, c, link)
 		lf := testkit.ParseForm(t, landing.Body)
-		return postForm(t, phone, lf.Action, lf.Fields, "", "")
+		return postForm(t, c, lf.Action, lf.Fields, "", "")
 	}
 
 	t.Run("approves the grant", func(t *testing.T) {
 		da := startDevice(t, env, "tvland", "tv", "", "openid email")
-		link, loginPage := requestLink(t, da.UserCode)
-		wantConnected(t, "magic-link landing POST", useLink(t, link))
+		browser, link, loginPage := requestLink(t, da.UserCode, "alice@example.com")
+		wantConnected(t, "magic-link landing POST", useLink(t, browser, link))
 		tr := tokenOf(t, poll(t, env, "tvland", "tv", "", da.DeviceCode))
 		if c := env.VerifyJWT(t, "tvland", tr["access_token"].(string)); c["email"] != "alice@example.com" || c["azp"] != "tv" {
 			t.Errorf("access token email %v azp %v, want alice@example.com and tv", c["email"], c["azp"])
@@ -429,14 +431,54 @@ func TestDeviceMagicLink(t *testing.T) {
 
 	t.Run("grant ended before the link was used", func(t *testing.T) {
 		da := startDevice(t, env, "tvland", "tv", "", "openid")
-		link, _ := requestLink(t, da.UserCode)
+		browser, link, _ := requestLink(t, da.UserCode, "alice@example.com")
 		env.Clock.Advance(10*time.Minute + time.Second) // the grant's lifespan; the link lives 15m
-		p := useLink(t, link)
+		p := useLink(t, browser, link)
 		if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "device sign-in has ended") || p.Header.Get("Location") != "" {
 			t.Errorf("link of an ended grant = %d Location %q, want 400 \"has ended\" and no redirect:\n%s", p.Status, p.Header.Get("Location"), p.Body)
 		}
 		wantOAuthError(t, "poll", poll(t, env, "tvland", "tv", "", da.DeviceCode), "expired_token")
 	})
+
+	t.Run("a link mailed to someone else connects nothing", func(t *testing.T) {
+		// The attacker's browser enters his device's code, presses Yes and
+		// asks the login page to mail a link to the victim.
+		da := startDevice(t, env, "tvland", "tv", "", "openid offline_access")
+		_, link, _ := requestLink(t, da.UserCode, "alice@example.com")
+		victim := env.Client()
+		if p := useLink(t, victim, link); p.Status != http.StatusForbidden || strings.Contains(p.Body, "Device connected") {
+			t.Errorf("the link in the victim's browser = %d, want 403 and nothing connected:\n%s", p.Status, p.Body)
+		}
+		wantOAuthError(t, "poll", poll(t, env, "tvland", "tv", "", da.DeviceCode), "authorization_pending")
+	})
+}
+
+// TestDeviceLoginPageBoundToBrowser: the login page a device grant's Yes
+// leads to works only in the browser that pressed Yes. Handed to someone
+// else (who would see a sign-in page without the device's code), it
+// connects nothing.
+func TestDeviceLoginPageBoundToBrowser(t *testing.T) {
+	t.Parallel()
+	env := newDeviceEnv(t)
+	da := startDevice(t, env, "tvland", "tv", "", "openid")
+	attacker := env.Client()
+	loginURL := answer(t, attacker, enterCode(t, env, attacker, "tvland", da.UserCode), "approve").Location(t).String()
+	if p := get(t, attacker, loginURL); p.Status != http.StatusOK || !strings.Contains(p.Body, "Sign in to connect Living Room TV") {
+		t.Errorf("login page in the browser that pressed Yes = %d, want 200 naming the device's client:\n%s", p.Status, p.Body)
+	}
+	victim := env.Client()
+	if p := get(t, victim, loginURL); p.Status != http.StatusForbidden || strings.Contains(p.Body, `name="password"`) {
+		t.Fatalf("login page in another browser = %d, want 403 without a password form:\n%s", p.Status, p.Body)
+	}
+	// Even with a form lifted from the attacker's page, the victim's post is refused.
+	f := testkit.ParseForm(t, get(t, attacker, loginURL).Body)
+	f.Fields.Set("username", "alice@example.com")
+	f.Fields.Set("password", "alice-password-1")
+	f.Fields.Set("action", "password")
+	if p := postForm(t, victim, f.Action, f.Fields, "", ""); p.Status != http.StatusForbidden {
+		t.Errorf("login POST from another browser = %d, want 403", p.Status)
+	}
+	wantOAuthError(t, "poll", poll(t, env, "tvland", "tv", "", da.DeviceCode), "authorization_pending")
 }
 
 // TestDeviceCodesStoredKeyed checks that neither code is stored as itself

@@ -24,6 +24,10 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		p.renderExpiredLogin(w, r)
 		return
 	}
+	if a.Device && !p.deviceBound(r, a.ID) {
+		p.renderDeviceUnbound(w, r) // see device_binding.go
+		return
+	}
 	secure := p.opts.Proxies.IsHTTPS(r)
 	purpose := "login:" + a.ID
 	page := ui.Page{
@@ -31,6 +35,9 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		Action: p.loginURL(ctx, a.ID), Email: a.LoginHint, ShowLink: p.loginLinks() != nil,
 		// A successful POST redirects (via the callback) to the client.
 		FormTargets: []string{ui.FormTarget(a.RedirectURI)},
+	}
+	if a.Device {
+		page.Heading = "Sign in to connect " + p.clientDisplayName(a.ClientID)
 	}
 	render := func(status int, msg string) {
 		page.CSRF = p.opts.CSRF.Token(w, r, purpose)

@@ -27,6 +27,10 @@ import (
 // page; a grant that can no longer be approved gets a page saying so.
 func (p *Provider) Complete(w http.ResponseWriter, r *http.Request, params AuthParams, user storage.User, sess storage.Session) error {
 	if params.DeviceRequestID != "" {
+		if !p.deviceBound(r, params.DeviceRequestID) {
+			p.renderDeviceUnbound(w, r) // see device_binding.go
+			return nil
+		}
 		a, err := p.approveDevice(r.Context(), params.DeviceRequestID, params.ClientID, user, sess)
 		switch {
 		case errors.Is(err, errDeviceSettled), errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired):
