@@ -347,7 +347,7 @@ func (p *Provider) denyDevice(ctx context.Context, id string) (storage.AuthReque
 // authorization endpoint: over it, 429 in OAuth's error shape with
 // Retry-After (temporarily_unavailable, the nearest registered code).
 func (p *Provider) deviceAuthLimited(w http.ResponseWriter, r *http.Request) bool {
-	ok, wait, err := p.realm.IPLimiter.Allow(r.Context(), p.opts.Proxies.ClientIP(r).String())
+	ok, wait, err := p.realm.IPLimiter.Allow(r.Context(), httpx.LimitKey(p.opts.Proxies.ClientIP(r)))
 	switch {
 	case err != nil:
 		p.opts.Logger.ErrorContext(r.Context(), "device authorization: rate limit", "realm", p.realm.Name, "error", err,

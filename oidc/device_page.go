@@ -72,7 +72,7 @@ func (p *Provider) serveDevice(w http.ResponseWriter, r *http.Request) {
 	// One per-IP budget with the login page: guessing codes costs as much as
 	// guessing passwords.
 	ctx := r.Context()
-	if ok, wait, err := p.realm.IPLimiter.Allow(ctx, p.opts.Proxies.ClientIP(r).String()); err != nil {
+	if ok, wait, err := p.realm.IPLimiter.Allow(ctx, httpx.LimitKey(p.opts.Proxies.ClientIP(r))); err != nil {
 		p.deviceFault(w, r, "rate limit", err)
 		return
 	} else if !ok {

@@ -63,7 +63,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	// with the same keys, so one budget covers every entry point: per IP for
 	// both posts, per account for passwords (the link sender applies its own
 	// per-address limit).
-	if ok, wait, err := p.realm.IPLimiter.Allow(ctx, p.opts.Proxies.ClientIP(r).String()); err != nil {
+	if ok, wait, err := p.realm.IPLimiter.Allow(ctx, httpx.LimitKey(p.opts.Proxies.ClientIP(r))); err != nil {
 		p.loginFault(w, r, render, "rate limit", err)
 		return
 	} else if !ok {

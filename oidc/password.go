@@ -94,7 +94,7 @@ func (p *Provider) servePasswordGrant(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if ok, wait, err := p.realm.IPLimiter.Allow(ctx, p.opts.Proxies.ClientIP(r).String()); err != nil {
+	if ok, wait, err := p.realm.IPLimiter.Allow(ctx, httpx.LimitKey(p.opts.Proxies.ClientIP(r))); err != nil {
 		fault("rate limit", err)
 		return
 	} else if !ok {

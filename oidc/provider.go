@@ -200,11 +200,12 @@ func (p *Provider) withIssuer(r *http.Request) *http.Request {
 	ctx := op.ContextWithIssuer(r.Context(), p.realm.IssuerForPath(r.URL.Path))
 	// The library hands our overrides the request's headers, not its peer:
 	// the client IP rides in the context for the per-IP limits.
-	ctx = context.WithValue(ctx, clientIPKey{}, p.opts.Proxies.ClientIP(r).String())
+	ctx = context.WithValue(ctx, clientIPKey{}, httpx.LimitKey(p.opts.Proxies.ClientIP(r)))
 	return r.WithContext(ctx)
 }
 
-// clientIPKey carries the request's client IP (see withIssuer).
+// clientIPKey carries the request's client IP, as its rate-limit key
+// (httpx.LimitKey; see withIssuer).
 type clientIPKey struct{}
 
 // clientIP returns the client IP that withIssuer put in ctx.

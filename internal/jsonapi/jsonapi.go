@@ -179,7 +179,7 @@ func (c *Call) ClientIP() string { return c.e.Proxies.ClientIP(c.R).String() }
 
 // AllowIP applies the realm's per-IP rate limit.
 func (c *Call) AllowIP() error {
-	ok, wait, err := c.Realm.IPLimiter.Allow(c.R.Context(), c.ClientIP())
+	ok, wait, err := c.Realm.IPLimiter.Allow(c.R.Context(), httpx.LimitKey(c.e.Proxies.ClientIP(c.R)))
 	switch {
 	case err != nil:
 		return err

@@ -115,3 +115,17 @@ func BearerToken(r *http.Request) (string, bool) {
 	}
 	return tok, true
 }
+
+// LimitKey is the rate-limit identity of a client address: the address
+// itself for IPv4, its /64 network for IPv6. A /64 is what one subscriber
+// is given, so counting its addresses one by one would hand an attacker
+// 2^64 fresh budgets.
+func LimitKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return a.String()
+}

@@ -236,3 +236,18 @@ func TestBearerToken(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitKey: IPv4 addresses count one by one; IPv6 ones by their /64.
+func TestLimitKey(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"::1", "::/64"},
+	} {
+		if got := httpx.LimitKey(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("LimitKey(%s) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}
