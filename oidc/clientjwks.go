@@ -30,6 +30,11 @@ const (
 	// jwksMaxBytes caps a fetched document; a set of a few keys with
 	// certificate chains is a few KiB.
 	jwksMaxBytes = 256 << 10
+	// jwksMaxStale bounds how long a set is used after its server stopped
+	// answering: long enough to ride out an outage, short enough that a key
+	// the client withdrew (say, a leaked one) stops working within a day
+	// even if its key server is kept down.
+	jwksMaxStale = 24 * time.Hour
 )
 
 // jwksCache fetches and caches the JWK Sets of clients' jwksUri, shared by
@@ -59,11 +64,14 @@ type jwksState struct {
 	err     error             // the last attempt's failure, nil after a success
 }
 
-// result returns the keys, stale or not, or the failure when no fetch ever
-// succeeded.
-func (s *jwksState) result() ([]jose.JSONWebKey, error) {
-	if s.keys != nil {
+// result returns the keys, stale or not (up to jwksMaxStale past their
+// fetch), or the failure when no usable set is known.
+func (s *jwksState) result(now time.Time) ([]jose.JSONWebKey, error) {
+	switch {
+	case s.keys != nil && now.Sub(s.fetched) < jwksMaxStale:
 		return s.keys, nil
+	case s.keys != nil:
+		return nil, fmt.Errorf("client JWKS last fetched %s ago; stale keys are no longer used: %w", now.Sub(s.fetched).Round(time.Minute), s.err)
 	}
 	return nil, s.err
 }
@@ -106,12 +114,12 @@ func (c *jwksCache) keys(ctx context.Context, uri, kid string, now time.Time) ([
 		return st.keys, nil
 	}
 	if st != nil && now.Sub(st.tried) < jwksMinRefetch {
-		return st.result()
+		return st.result(now)
 	}
 	e.fetch.Lock()
 	defer e.fetch.Unlock()
 	if cur := e.state.Load(); cur != st {
-		return cur.result() // fetched by another request while this one waited
+		return cur.result(now) // fetched by another request while this one waited
 	}
 	// Detached from the request: the result serves every request waiting on
 	// this fetch, and one client hanging up must not spoil it for the rest.
@@ -127,7 +135,7 @@ func (c *jwksCache) keys(ctx context.Context, uri, kid string, now time.Time) ([
 		c.log.WarnContext(ctx, "client JWKS fetch failed", "jwks_uri", uri, "stale_keys", len(next.keys), "error", err)
 	}
 	e.state.Store(next)
-	return next.result()
+	return next.result(now)
 }
 
 // fetch GETs and parses one set.

@@ -232,6 +232,14 @@ func TestClientJWKSURI(t *testing.T) {
 			f.keys.setFailing(false)
 			clk.Advance(11 * time.Second)
 		}, ec2, "u2", 200, 5},
+		{"down for a day: stale keys are no longer used", func() {
+			f.keys.setFailing(true)
+			clk.Advance(24*time.Hour + time.Minute)
+		}, ec2, "u2", 401, 6},
+		{"back again: the set is fetched and used", func() {
+			f.keys.setFailing(false)
+			clk.Advance(11 * time.Second)
+		}, ec2, "u2", 200, 7},
 	}
 	for _, st := range steps {
 		if st.before != nil {
