@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -120,9 +121,14 @@ func (p *Provider) deviceConfirm(w http.ResponseWriter, r *http.Request, norm st
 			items = append(items, d)
 		}
 	}
+	// Signed in already, Yes connects this account at once: say which.
+	account := ""
+	if _, u, ok := p.CurrentSession(ctx, r); ok {
+		account = " " + cmp.Or(u.Email, u.Username)
+	}
 	ui.Render(w, p.opts.Proxies.IsHTTPS(r), http.StatusOK, "device_confirm.html", ui.Page{
 		Title: "Connect a device", Heading: "Connect a device", RealmName: p.realm.DisplayName,
-		Message:  fmt.Sprintf("%s on your device asks for access to your %s account:", name, p.realm.DisplayName),
+		Message:  fmt.Sprintf("%s on your device asks for access to your %s account%s:", name, p.realm.DisplayName, account),
 		Items:    items,
 		UserCode: formatUserCode(norm), Action: p.issuer(ctx) + pathDevice,
 		CSRF: p.opts.CSRF.Token(w, r, csrfDeviceConfirm+hashSecret(norm)),

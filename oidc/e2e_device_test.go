@@ -108,7 +108,11 @@ func TestDeviceFlowOAuth2(t *testing.T) {
 
 	t.Run("second device reuses the SSO session", func(t *testing.T) {
 		da := startDevice(t, env, "tvland", "tv", "", "openid")
-		wantConnected(t, "Yes with a live session", answer(t, browser, enterCode(t, env, browser, "tvland", da.UserCode), "approve"))
+		confirm := enterCode(t, env, browser, "tvland", da.UserCode)
+		if !strings.Contains(confirm.Body, "account alice@example.com") {
+			t.Errorf("the confirm page of a signed-in browser does not name the account that Yes connects:\n%s", confirm.Body)
+		}
+		wantConnected(t, "Yes with a live session", answer(t, browser, confirm, "approve"))
 		tr := tokenOf(t, poll(t, env, "tvland", "tv", "", da.DeviceCode))
 		if c := env.VerifyJWT(t, "tvland", tr["access_token"].(string)); c["sid"] != ac["sid"] {
 			t.Errorf("second device's sid = %v, want the browser's session %v", c["sid"], ac["sid"])
