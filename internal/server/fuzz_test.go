@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/testkit"
 )
 
@@ -113,7 +114,13 @@ func FuzzAuthorizeQuery(f *testing.F) {
 // authorization request, with the browser's CSRF cookie and, when asked,
 // its valid token. An authRequestID of "{live}" is replaced by the live one.
 func FuzzLoginForm(f *testing.F) {
-	env, _ := fuzzEnv(f)
+	// A per-IP limit keeps most inputs from reaching argon2id (a wrong or
+	// unknown login costs one hash, some 50 ms): slow inputs made the fuzz
+	// engine overrun -fuzztime ("context deadline exceeded"). Parsing, CSRF
+	// and the limiter itself still see every input.
+	env := testkit.New(f, hostileConfig, testkit.Options{Mutate: func(cfg *config.Config) {
+		cfg.Realms[0].RateLimits.PerIP = "20/m"
+	}})
 	c := env.Client()
 	q := url.Values{"client_id": {"web"}, "redirect_uri": {"https://rp.example.com/cb"}, "response_type": {"code"}, "scope": {"openid"}}
 	resp, err := c.Get(env.URL + hAuth + "?" + q.Encode())
