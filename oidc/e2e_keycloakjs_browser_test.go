@@ -58,9 +58,13 @@ const kc = new Keycloak({ url: KC_URL, realm: 'acme', clientId: 'spa' })
 window.kc = kc
 kc.onAuthLogout = () => show('auth-logout', 'logged out')
 const onLoad = sessionStorage.getItem('onLoad') || 'login-required'
+const opts = { onLoad }
+if (sessionStorage.getItem('silent') === '1') {
+  opts.silentCheckSsoRedirectUri = location.origin + '/silent-check-sso.html'
+}
 let result
 try {
-  const authenticated = await kc.init({ onLoad })
+  const authenticated = await kc.init(opts)
   result = { authenticated, subject: kc.subject || '', sid: kc.sessionId || '',
     statusIframe: document.querySelector('iframe[title="keycloak-session-iframe"]') !== null }
 } catch (e) {
@@ -92,6 +96,9 @@ func startSPA(t *testing.T, module []byte, latchkeyURL func() string) *httptest.
 		case "/blank":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			_, _ = w.Write([]byte("<!doctype html><title>blank</title>"))
+		case "/silent-check-sso.html": // keycloak-js's documented page
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte("<!doctype html><html><body><script>parent.postMessage(location.href, location.origin)</script></body></html>"))
 		case "/root/", "/auth/":
 			kcURL := latchkeyURL()
 			if r.URL.Path == "/auth/" {
@@ -273,6 +280,40 @@ func TestKeycloakJS(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("silent check-sso", func(t *testing.T) {
+		// keycloak-js's silentCheckSsoRedirectUri: the session is checked
+		// with prompt=none in a hidden iframe, never by a top-level
+		// redirect (which it does not fall back to), so "authenticated"
+		// proves the iframe round trip worked.
+		ctx, cancel := context.WithTimeout(browser.New(t), 120*time.Second)
+		defer cancel()
+		tab := spaTab{t: t, ctx: ctx, env: env}
+		err := chromedp.Do(ctx, chromedp.Navigate(spa.URL+"/blank"),
+			chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('onLoad', 'check-sso'); sessionStorage.setItem('silent', '1')`),
+			chromedp.Navigate(spa.URL+"/root/"))
+		if err != nil {
+			tab.fatal("open the SPA: %v", err)
+		}
+		if res := tab.ready("check-sso"); res.Authenticated {
+			t.Fatalf("silent check-sso before any login: %+v, want not authenticated", res)
+		}
+		eval[chromedp.Void](tab, `setTimeout(() => kc.login()); return null`)
+		tab.login(env.URL + "/realms/acme")
+		if res := tab.ready("check-sso"); !res.Authenticated || res.Subject != alice.ID {
+			t.Fatalf("after login: %+v, want authenticated as %s", res, alice.ID)
+		}
+		// A reload finds the session silently.
+		if err := chromedp.Do(ctx, chromedp.Navigate(spa.URL+"/root/")); err != nil {
+			tab.fatal("reload the SPA: %v", err)
+		}
+		if res := tab.ready("check-sso"); !res.Authenticated || res.Subject != alice.ID {
+			t.Errorf("silent check-sso with a session: %+v, want authenticated as %s", res, alice.ID)
+		}
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != spa.URL+"/root/" {
+			t.Errorf("silent check-sso left the SPA at %s, want %s (no top-level redirect)", loc, spa.URL+"/root/")
+		}
+	})
 
 	t.Run("logout in another tab", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(browser.New(t), 120*time.Second)
