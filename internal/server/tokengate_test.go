@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/backchannel"
 	"github.com/latchkey/latchkey/internal/crypto/tokens"
 	"github.com/latchkey/latchkey/internal/testkit"
+	"github.com/latchkey/latchkey/realm"
 )
 
 // gateRealms has every kind of caller: a service account with both API
@@ -102,6 +104,40 @@ func linkToken(t *testing.T, env *testkit.Env, bearer, email string) string {
 	return u.Query().Get("token")
 }
 
+// offlineToken is an offline token (scope offline_access) of user for "web".
+func offlineToken(t *testing.T, env *testkit.Env, user, password string) string {
+	t.Helper()
+	c := env.Client()
+	codeFlowTokens(t, env, c, user, password) // the browser's session
+	pkce := testkit.NewPKCE()
+	q := url.Values{"client_id": {"web"}, "redirect_uri": {appCB}, "response_type": {"code"}, "scope": {"openid offline_access"},
+		"code_challenge": {pkce.Challenge}, "code_challenge_method": {"S256"}}
+	resp, _ := testkit.Get(t, c, env.Issuer("a")+"/protocol/openid-connect/auth?"+q.Encode())
+	resp, _ = testkit.Get(t, c, resp.Header.Get("Location"))
+	cb, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || cb.Query().Get("code") == "" {
+		t.Fatalf("offline authorization ended at %q", resp.Header.Get("Location"))
+	}
+	tr := env.Token(t, c, "a", url.Values{"grant_type": {"authorization_code"}, "client_id": {"web"}, "code": {cb.Query().Get("code")},
+		"redirect_uri": {appCB}, "code_verifier": {pkce.Verifier}})
+	if tr.RefreshToken == "" || testkit.Claims(t, tr.RefreshToken)["typ"] != "Offline" {
+		t.Fatalf("offline grant = %d %q, want an offline token", tr.Status, tr.Error)
+	}
+	return tr.RefreshToken
+}
+
+// logoutToken is a back-channel logout token of the session of access, as
+// the realm signs them (with its published key).
+func logoutToken(t *testing.T, rl *realm.Realm, access string) string {
+	t.Helper()
+	c := testkit.Claims(t, access)
+	tok, err := backchannel.Mint(rl, realm.LogoutNotice{ClientID: "web", SessionID: c["sid"].(string), UserID: c["sub"].(string)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // TestTokenGateMatrix presents every kind of token to every endpoint that
 // takes a bearer token and checks the answer and its shape (SPEC §7).
 func TestTokenGateMatrix(t *testing.T) {
@@ -135,6 +171,8 @@ func TestTokenGateMatrix(t *testing.T) {
 		{"link token", linkToken(t, env, env.ServiceToken(t, "a", "linker", "linker-secret"), "alice@example.com"), false, true},
 		{"ID token", alice.IDToken, false, false},
 		{"refresh token", alice.RefreshToken, false, false},
+		{"offline token", offlineToken(t, env, "alice@example.com", "alice-password"), false, false},
+		{"logout token", logoutToken(t, rl, alice.AccessToken), false, false},
 		{"expired token", expired, false, false},
 		{"other realm's token", env.ServiceToken(t, "b", "svc", "svc-secret"), false, false},
 		{"revoked token", revoked, false, false},
@@ -156,7 +194,8 @@ func TestTokenGateMatrix(t *testing.T) {
 			}
 			r := env.Introspect(t, "a", "svc", "svc-secret", k.token)
 			active, _ := r.JSON()["active"].(bool)
-			wantActive := k.info || k.name == "refresh token" // RFC 7662 and Keycloak describe refresh tokens too
+			// RFC 7662 and Keycloak describe refresh and offline tokens too.
+			wantActive := k.info || k.name == "refresh token" || k.name == "offline token"
 			if r.Status != http.StatusOK || active != wantActive {
 				t.Errorf("introspection = %d %s, want 200 active=%v", r.Status, r.Body, wantActive)
 			}
