@@ -7,10 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -352,13 +350,10 @@ func (p *Provider) deviceAuthLimited(w http.ResponseWriter, r *http.Request) boo
 	case err != nil:
 		p.opts.Logger.ErrorContext(r.Context(), "device authorization: rate limit", "realm", p.realm.Name, "error", err,
 			"request_id", httpx.RequestID(r.Context()))
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{
-			"error": "temporarily_unavailable", "error_description": "Try again later"})
+		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again later")
 		return true
 	case !ok:
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		httpx.WriteJSON(w, http.StatusTooManyRequests, map[string]string{
-			"error": "temporarily_unavailable", "error_description": "Too many requests, try again in " + humanDuration(wait)})
+		writeOAuthLimited(w, wait, "Too many requests, try again in "+humanDuration(wait))
 		return true
 	}
 	return false

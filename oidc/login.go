@@ -115,7 +115,7 @@ func (p *Provider) loginFault(w http.ResponseWriter, r *http.Request, render fun
 // renderLimited answers a rate-limited or locked attempt: 429 with
 // Retry-After (whole seconds, rounded up) and the wait in words.
 func (p *Provider) renderLimited(w http.ResponseWriter, wait time.Duration, render func(int, string), format string) {
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	httpx.SetRetryAfter(w, wait)
 	render(http.StatusTooManyRequests, fmt.Sprintf(format, humanDuration(wait)))
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/latchkey/latchkey/internal/platform/httpx"
 	"github.com/latchkey/latchkey/internal/platform/ui"
 	"github.com/latchkey/latchkey/realm"
 	"github.com/latchkey/latchkey/storage"
@@ -175,7 +174,7 @@ func (p *Provider) serveLogoutByRefreshToken(w http.ResponseWriter, r *http.Requ
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="`+p.realm.Name+`"`)
 		}
-		httpx.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
+		writeOAuthError(w, status, code, desc)
 	}
 	c, err := p.authenticateClient(ctx, r.PostForm, r.Header)
 	if err != nil {

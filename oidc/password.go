@@ -2,10 +2,8 @@ package oidc
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,14 +39,8 @@ var (
 // so Keycloak's logout by refresh token ends it).
 func (p *Provider) servePasswordGrant(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	fail := func(status int, code, desc string) {
-		w.Header().Set("Cache-Control", "no-store")
-		httpx.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
-	}
-	limited := func(wait time.Duration, desc string) {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		fail(http.StatusTooManyRequests, "temporarily_unavailable", desc)
-	}
+	fail := func(status int, code, desc string) { writeOAuthError(w, status, code, desc) }
+	limited := func(wait time.Duration, desc string) { writeOAuthLimited(w, wait, desc) }
 	fault := func(what string, err error) {
 		p.opts.Logger.ErrorContext(ctx, "password grant: "+what, "realm", p.realm.Name, "error", err, "request_id", httpx.RequestID(ctx))
 		if errors.Is(err, storage.ErrUnavailable) {

@@ -411,7 +411,6 @@ func (ps *Providers) tooLarge(w http.ResponseWriter, r *http.Request) bool {
 	if ps.opts.MaxBody <= 0 || r.ContentLength <= ps.opts.MaxBody {
 		return false
 	}
-	httpx.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{
-		"error": "invalid_request", "error_description": "request body too large"})
+	writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
 	return true
 }

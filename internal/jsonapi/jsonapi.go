@@ -13,10 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
@@ -254,7 +252,7 @@ func RetryAfter(err error) (time.Duration, bool) {
 // seconds, rounded up, at least 1.
 func SetRetryAfter(w http.ResponseWriter, err error) {
 	if d, ok := RetryAfter(err); ok {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
+		httpx.SetRetryAfter(w, d)
 	}
 }
 

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -125,4 +128,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// SetRetryAfter writes Retry-After for a wait: whole seconds, rounded up,
+// at least 1 (the header has no smaller unit, and 0 would invite a retry
+// at once).
+func SetRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 }
