@@ -85,7 +85,8 @@ func (s *server) DeviceAuthorization(ctx context.Context, r *op.ClientRequest[oi
 // noStore marks a response that carries secrets (codes, tokens) as not to
 // be cached (RFC 6749 §5.1).
 func noStore(r *op.Response) *op.Response {
-	r.Header = http.Header{"Cache-Control": {"no-store"}, "Pragma": {"no-cache"}}
+	r.Header = http.Header{}
+	setNoStore(r.Header)
 	return r
 }
 

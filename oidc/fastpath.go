@@ -44,13 +44,13 @@ func (ps *Providers) FastPath(w http.ResponseWriter, r *http.Request) bool {
 	if l := httpx.RouteLabelsFrom(r.Context()); l != nil {
 		l.Route, l.Realm = route, name
 	}
-	r = p.withIssuer(r)
 	switch sub {
-	case pathDiscovery:
+	case pathDiscovery: // both read the path alone: no context to build on the hottest routes
 		p.serveDiscovery(w, r)
 	case pathCerts:
 		p.serveJWKS(w, r)
 	default:
+		r = p.withIssuer(r)
 		if ps.tooLarge(w, r) {
 			return true
 		}

@@ -124,8 +124,10 @@ func (p *Provider) revokeGrant(ctx context.Context, gid string) error {
 // noStoreHeader marks a token endpoint answer uncacheable, as RFC 6749 §5.1
 // requires of every answer that carries tokens (and does no harm on errors);
 // it is set before the library writes its answers.
-func noStoreHeader(w http.ResponseWriter) {
-	h := w.Header()
+func noStoreHeader(w http.ResponseWriter) { setNoStore(w.Header()) }
+
+// setNoStore sets the headers that forbid caching an answer with secrets.
+func setNoStore(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 }

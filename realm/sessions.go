@@ -51,11 +51,7 @@ func (r *Realm) EndSession(ctx context.Context, id string) error {
 
 // EndUserSessions ends every session of a user as EndSession does.
 func (r *Realm) EndUserSessions(ctx context.Context, userID string) error {
-	sessions, err := r.Store.ListUserSessions(ctx, r.Name, userID)
-	if err != nil {
-		return fmt.Errorf("list sessions of user %q in realm %q: %w", userID, r.Name, err)
-	}
-	if err := r.queueLogoutNotices(ctx, sessions...); err != nil {
+	if err := r.queueUserLogoutNotices(ctx, userID); err != nil {
 		return err
 	}
 	if err := r.Store.DeleteUserSessions(ctx, r.Name, userID); err != nil {
@@ -104,12 +100,18 @@ func (r *Realm) LogoutNotices(sessions ...storage.Session) []storage.OutboxEntry
 // DeleteUser deletes a user and everything of theirs (storage.Users.DeleteUser)
 // and queues the back-channel logouts of their sessions first.
 func (r *Realm) DeleteUser(ctx context.Context, userID string) error {
+	if err := r.queueUserLogoutNotices(ctx, userID); err != nil {
+		return err
+	}
+	return r.Store.DeleteUser(ctx, r.Name, userID)
+}
+
+// queueUserLogoutNotices queues the back-channel logouts of every session
+// of a user that is about to end.
+func (r *Realm) queueUserLogoutNotices(ctx context.Context, userID string) error {
 	sessions, err := r.Store.ListUserSessions(ctx, r.Name, userID)
 	if err != nil {
 		return fmt.Errorf("list sessions of user %q in realm %q: %w", userID, r.Name, err)
 	}
-	if err := r.queueLogoutNotices(ctx, sessions...); err != nil {
-		return err
-	}
-	return r.Store.DeleteUser(ctx, r.Name, userID)
+	return r.queueLogoutNotices(ctx, sessions...)
 }

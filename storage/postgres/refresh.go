@@ -176,15 +176,8 @@ func (s *Store) ListUserRefreshTokens(ctx context.Context, realm, userID string)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanRefreshToken(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return rows.Err()
+		out, err = pgx.AppendRows(out, rows, func(r pgx.CollectableRow) (storage.RefreshToken, error) { return scanRefreshToken(r) })
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list refresh tokens of user %q in realm %q: %w", userID, realm, err)
